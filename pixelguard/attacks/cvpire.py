@@ -1,0 +1,33 @@
+"""The colour-variance perturbation (CV-PIRE; Algorithm 1 of the MediaEval 2019 paper).
+
+Untargeted: push the label's cross-entropy up, with an optional L1 penalty on the fraction
+of the budget used. The loop, budget and quantisation live in pixelguard.attacks.loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+# m = 11/255: the perturbation magnitude the CV-PIRE thesis used ([choice] in ALGORITHMS.md).
+DEFAULT_STRENGTH = 11 / 255
+DEFAULT_L1_WEIGHT = 1.0
+DEFAULT_MAX_ITER = 100
+
+
+@dataclass
+class ColourVarianceObjective:
+    """loss = -CE(logits, label) + l1_weight * ||v||_1 / ||pT||_1."""
+
+    label: int
+    budget_l1: float
+    l1_weight: float = DEFAULT_L1_WEIGHT
+
+    def __call__(self, logits: torch.Tensor, perturbation: torch.Tensor) -> torch.Tensor:
+        target = torch.full((logits.shape[0],), self.label, device=logits.device)
+        loss = -F.cross_entropy(logits, target)
+        if self.l1_weight:
+            loss = loss + self.l1_weight * perturbation.abs().sum() / self.budget_l1
+        return loss

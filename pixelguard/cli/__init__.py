@@ -1,0 +1,44 @@
+"""The `pixelguard` command line: one module per sub-command, each with register() and run()."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from pixelguard import __version__
+from pixelguard.errors import PixelGuardError
+
+# Sub-command name -> module under pixelguard.cli that defines register(subparsers) and run(args).
+SUBCOMMANDS = {
+    "threshold-map": "threshold_map",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pixelguard",
+        description="Protect photos from automatic image classifiers with invisible perturbations.",
+    )
+    parser.add_argument("--version", action="version", version=f"pixelguard {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module_name in SUBCOMMANDS.values():
+        module = importlib.import_module(f"pixelguard.cli.{module_name}")
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "run", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.run(args) or 0)
+    except PixelGuardError as error:
+        print(f"pixelguard: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("pixelguard: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,51 @@
+"""Writing protection reports as JSON or CSV, one record per photo."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+from pixelguard.atomic import atomic_path
+from pixelguard.errors import PixelGuardError
+
+REPORT_FORMATS = (".json", ".csv")
+
+
+def check_report_path(path: str | Path) -> Path:
+    path = Path(path)
+    if path.suffix.lower() not in REPORT_FORMATS:
+        raise PixelGuardError(f"report file must end in .json or .csv, got '{path.name}'")
+    return path
+
+
+def _csv_cell(value) -> str:
+    if isinstance(value, list):
+        if value and isinstance(value[0], list):  # [[label, prob], ...]
+            return "; ".join(f"{label} ({prob:.4f})" for label, prob in value)
+        return "; ".join(str(item) for item in value)
+    return "" if value is None else str(value)
+
+
+def render_report(records: list[dict], suffix: str) -> str:
+    if suffix == ".json":
+        return json.dumps(records, indent=2, ensure_ascii=False) + "\n"
+    columns: list[str] = []
+    for record in records:
+        columns.extend(key for key in record if key not in columns)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for record in records:
+        writer.writerow({key: _csv_cell(record.get(key)) for key in columns})
+    return buffer.getvalue()
+
+
+def write_report(records: list[dict], path: str | Path) -> Path:
+    """Write atomically, so a report rewritten after every photo is never half a file."""
+    path = check_report_path(path)
+    text = render_report(records, path.suffix.lower())
+    with atomic_path(path) as temp:
+        temp.write_text(text, encoding="utf-8", newline="")
+    return path
