@@ -1,47 +1,35 @@
-"""Atomic file writes: a temporary file beside the target, then one rename.
+"""Atomic file writes: a hidden temporary file beside the target, then one rename.
 
-A crash, a full disk or Ctrl-C never leaves a half-written output under the final name.
+A crash, a full disk or Ctrl-C never leaves a half-written output (or a damaged earlier one)
+under the final name.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
+import secrets
 from pathlib import Path
-from typing import Iterator
 
 
-@contextlib.contextmanager
-def atomic_path(target: str | Path, *, overwrite: bool = True) -> Iterator[Path]:
-    """Yield a temporary path to write; on success it is renamed onto `target`.
-
-    With overwrite=False an existing target raises FileExistsError at the rename, so a file
-    that appeared meanwhile is not clobbered either.
-    """
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-    os.close(handle)
-    temp = Path(temp_name)
+def write_atomically(destination: str | Path, data: bytes) -> Path:
+    """Write `data` to `destination` through a temp file in the same folder and a rename."""
+    destination = Path(destination)
+    temporary = destination.with_name(f".{destination.name}.{secrets.token_hex(4)}.tmp")
+    # os.open with 0o666 lets the umask set the permissions, as for any new file.
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
-        yield temp
-        with open(temp, "rb+") as stream:
-            os.fsync(stream.fileno())
-        if overwrite:
-            os.replace(temp, target)
-        else:
-            _rename_without_overwrite(temp, target)
-    finally:
-        temp.unlink(missing_ok=True)
-
-
-def _rename_without_overwrite(temp: Path, target: Path) -> None:
-    try:
-        os.link(temp, target)  # unlike rename, fails when the target exists
-    except FileExistsError:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, destination)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
         raise
-    except OSError:  # a file system without hard links
-        if target.exists():
-            raise FileExistsError(target) from None
-        os.replace(temp, target)
+    if os.name == "posix":  # make the rename itself durable; folders cannot be opened on Windows
+        folder = os.open(destination.parent, os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
+    return destination

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import os
-import secrets
 import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ import numpy as np
 import torch
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
+from pixelguard.atomic import write_atomically
 from pixelguard.errors import InputError, PixelGuardError
 
 try:
@@ -395,7 +395,7 @@ def save_image(
     try:
         encoded = _encode(image, options)
         destination.parent.mkdir(parents=True, exist_ok=True)
-        _write_atomically(destination, encoded)
+        write_atomically(destination, encoded)
     except (OSError, ValueError) as error:
         reason = getattr(error, "strerror", None) or str(error)
         raise OutputError(f"{destination}: cannot write the file ({reason})") from error
@@ -492,29 +492,6 @@ def _encode_once(image: Image.Image, options: dict[str, Any]) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, **options)
     return buffer.getvalue()
-
-
-def _write_atomically(destination: Path, data: bytes) -> None:
-    """Write through a hidden temp file next to destination, then rename over it in one step, so
-    a crash or error never leaves a half-written output (or a damaged earlier one)."""
-    temporary = destination.with_name(f".{destination.name}.{secrets.token_hex(4)}.tmp")
-    # os.open with 0o666 lets the umask set the permissions, as for any new file.
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, destination)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    if os.name == "posix":  # make the rename itself durable; folders cannot be opened on Windows
-        folder = os.open(destination.parent, os.O_RDONLY)
-        try:
-            os.fsync(folder)
-        finally:
-            os.close(folder)
 
 
 def iter_images(

@@ -7,7 +7,7 @@ import io
 import json
 from pathlib import Path
 
-from pixelguard.atomic import atomic_path
+from pixelguard.atomic import write_atomically
 from pixelguard.errors import PixelGuardError
 
 REPORT_FORMATS = (".json", ".csv")
@@ -45,7 +45,5 @@ def render_report(records: list[dict], suffix: str) -> str:
 def write_report(records: list[dict], path: str | Path) -> Path:
     """Write atomically, so a report rewritten after every photo is never half a file."""
     path = check_report_path(path)
-    text = render_report(records, path.suffix.lower())
-    with atomic_path(path) as temp:
-        temp.write_text(text, encoding="utf-8", newline="")
-    return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return write_atomically(path, render_report(records, path.suffix.lower()).encode("utf-8"))
