@@ -7,19 +7,7 @@ from pixelguard.attacks.conditions import NotInTopK, Top1Margin, make_condition
 from pixelguard.attacks.cvpire import ColourVarianceObjective
 from pixelguard.attacks.loop import AttackCancelled, quantise_toward_zero_, run_attack
 from pixelguard.errors import PixelGuardError
-
-
-class ToyClassifier(torch.nn.Module):
-    """Logits from 4x4 average-pooled colours: differentiable, any input size, deterministic."""
-
-    def __init__(self, classes: int = 10):
-        super().__init__()
-        generator = torch.Generator().manual_seed(0)
-        self.weight = torch.nn.Parameter(torch.randn(classes, 3 * 16, generator=generator), requires_grad=False)
-
-    def forward(self, x):
-        pooled = torch.nn.functional.adaptive_avg_pool2d(x, 4).flatten(1)
-        return 4 * (pooled - 0.5) @ self.weight.T
+from toy_models import ToyClassifier
 
 
 @pytest.fixture
