@@ -274,7 +274,8 @@ def _dpi(dpi: Any, swap: bool) -> tuple[float, float] | None:
 
 def rgb_to_tensor(rgb: np.ndarray) -> torch.Tensor:
     """HxWx3 uint8 -> (3,H,W) float32 tensor in [0,1]."""
-    return torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float().div(255.0)
+    # Arrays from PIL are read-only; torch wants writable memory (copied only when needed).
+    return torch.from_numpy(np.require(rgb, requirements=["C", "W"])).permute(2, 0, 1).float().div(255.0)
 
 
 def tensor_to_rgb(tensor: torch.Tensor) -> np.ndarray:

@@ -88,17 +88,22 @@ def test_attack_reports_failure_when_budget_too_small(image):
     assert not outcome.success and outcome.iterations == 5
 
 
-def test_accept_hook_keeps_the_loop_going(image):
+def test_through_shows_the_model_what_saving_does(image):
+    """A 'saver' that erases every change in the left half: the loop must still succeed on its output."""
     model = ToyClassifier()
     label = int(model(image[None]).argmax())
-    calls = []
+    seen = []
 
-    def accept(candidate):
-        calls.append(candidate)
-        return len(calls) >= 3
+    def through(candidate):
+        kept = candidate.clone()
+        kept[:, :, :16] = image[:, :, :16]
+        seen.append(kept)
+        return kept
 
-    outcome = run_toy(image, torch.full((32, 32), 16 / 255), NotInTopK(label, k=1), max_iter=200, accept=accept)
-    assert outcome.success and len(calls) == 3
+    outcome = run_toy(image, torch.full((32, 32), 16 / 255), NotInTopK(label, k=1), max_iter=200, through=through)
+    assert outcome.success
+    assert int(model(through(outcome.adversarial)[None]).argmax()) != label
+    assert len(seen) > 2
 
 
 def test_progress_and_cancel(image):

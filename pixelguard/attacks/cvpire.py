@@ -11,8 +11,11 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-# m = 11/255: the perturbation magnitude the CV-PIRE thesis used ([choice] in ALGORITHMS.md).
-DEFAULT_STRENGTH = 11 / 255
+# m = 24/255, measured (README "Choosing the strength"): the thesis' 11/255 was set on 256 px
+# images; at native resolution the max-scaled map leaves most pixels' budget under one 8-bit
+# level, so m = 11/255 failed on half the real photos and m = 24/255 protected all of them
+# (top-5, saved PNG) with mean SSIM 0.998.
+DEFAULT_STRENGTH = 24 / 255
 DEFAULT_L1_WEIGHT = 1.0
 DEFAULT_MAX_ITER = 100
 

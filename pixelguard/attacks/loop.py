@@ -67,7 +67,7 @@ def run_attack(
     lr: float = DEFAULT_LEARNING_RATE,
     start: torch.Tensor | None = None,
     generator: torch.Generator | None = None,
-    accept: Callable[[torch.Tensor], bool] | None = None,
+    through: Callable[[torch.Tensor], torch.Tensor] | None = None,
     on_iteration: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> AttackOutcome:
@@ -75,9 +75,10 @@ def run_attack(
 
     image: (3,H,W) in [0,1] on the 8-bit grid. budget: (H,W) or (3,H,W) per-pixel bound pT.
     start: a perturbation to continue from (e.g. after a failed verification); default is
-    the random start of Algorithm 1. accept: a final check on a candidate that meets the
-    condition (e.g. "still holds after the real JPEG encoder"); the loop keeps going while it
-    says no. on_iteration(i, max_iter) reports progress; should_stop() cancels.
+    the random start of Algorithm 1. through: what saving does to the pixels (e.g. a real
+    JPEG encode and decode), not differentiable: the model sees its output and the gradient
+    passes straight through, so the condition is met on what will be written.
+    on_iteration(i, max_iter) reports progress; should_stop() cancels.
     """
     budget = budget.expand_as(image)
     lower = -budget
@@ -94,9 +95,11 @@ def run_attack(
         if should_stop is not None and should_stop():
             raise AttackCancelled
         adversarial = (image + perturbation).clamp(0, 1)
-        logits = model(adversarial.unsqueeze(0))
-        holds = bool(condition(logits.detach())[0])
-        if holds and (accept is None or accept(_on_grid(adversarial))):
+        seen = adversarial
+        if through is not None:
+            seen = adversarial + (through(_on_grid(adversarial)) - adversarial).detach()
+        logits = model(seen.unsqueeze(0))
+        if bool(condition(logits.detach())[0]):
             return AttackOutcome(_on_grid(adversarial), True, iteration, logits.detach()[0])
         if iteration >= max_iter:
             return AttackOutcome(_on_grid(adversarial), False, iteration, logits.detach()[0])

@@ -11,6 +11,8 @@ from pixelguard.errors import PixelGuardError
 
 # Sub-command name -> module under pixelguard.cli that defines register(subparsers) and run(args).
 SUBCOMMANDS = {
+    "protect": "protect",
+    "demo": "demo",
     "models": "models",
     "inspect": "inspect",
     "threshold-map": "threshold_map",

@@ -1,0 +1,173 @@
+"""`pixelguard protect`: protect photos and folders, verified on the saved files."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+from pathlib import Path
+
+from tqdm import tqdm
+
+from pixelguard.attacks.conditions import CONDITION_NAMES
+from pixelguard.errors import PixelGuardError
+from pixelguard.imageio import METADATA_POLICIES, OUTPUT_FORMATS
+from pixelguard.protect import METHODS, ProtectionRecord, Protector, ProtectSettings, plan_jobs, protect_batch
+from pixelguard.report import check_report_path, write_report
+
+DEFAULTS = ProtectSettings()
+
+
+def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options shared by `protect` and `demo`."""
+    parser.add_argument("--model", default=DEFAULTS.model, help="classifier to protect against (default: %(default)s)")
+    parser.add_argument("--method", default=DEFAULTS.method, choices=METHODS, help="attack method (default: %(default)s)")
+    parser.add_argument("--condition", default=DEFAULTS.condition, choices=CONDITION_NAMES,
+                        help="when a photo counts as protected (default: %(default)s: the label leaves the top 5)")
+    parser.add_argument("--label", help="the label to remove (default: the model's top prediction on the original)")
+    parser.add_argument("--strength", type=float, default=DEFAULTS.strength,
+                        help="largest change in the busiest pixels, in 8-bit levels (default: %(default)s)")
+    parser.add_argument("--l1", type=float, default=DEFAULTS.l1,
+                        help="weight of the penalty on budget used; 0 turns it off (default: %(default)s)")
+    parser.add_argument("--max-iter", type=int, default=DEFAULTS.max_iter, help="iterations per attempt (default: %(default)s)")
+    parser.add_argument("--format", default=DEFAULTS.format, choices=OUTPUT_FORMATS, help="output format (default: %(default)s)")
+    parser.add_argument("--jpeg-quality", type=int, default=DEFAULTS.jpeg_quality, help="JPEG quality (default: %(default)s)")
+    parser.add_argument("--metadata", default=DEFAULTS.metadata, choices=METADATA_POLICIES,
+                        help="what metadata to keep (default: %(default)s: only the colour profile)")
+    parser.add_argument("--device", default=DEFAULTS.device, choices=("auto", "cpu", "cuda", "mps"),
+                        help="where to compute (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=DEFAULTS.seed, help="random seed (default: %(default)s)")
+
+
+def settings_from(args: argparse.Namespace) -> ProtectSettings:
+    return ProtectSettings(
+        model=args.model, method=args.method, condition=args.condition, strength=args.strength,
+        l1=args.l1, max_iter=args.max_iter, label=args.label, format=args.format,
+        jpeg_quality=args.jpeg_quality, metadata=args.metadata, device=args.device, seed=args.seed,
+    )
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "protect", help="protect photos or folders",
+        description="Add an invisible perturbation so the classifier no longer recognises each photo. "
+                    "Originals are never modified; protected copies keep their file names.",
+    )
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="photos or folders")
+    parser.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="folder for the protected copies")
+    parser.add_argument("-r", "--recursive", action="store_true", help="look into sub-folders (kept in the output)")
+    add_settings_arguments(parser)
+    parser.add_argument("--report", metavar="FILE", help="write a report (.json or .csv), updated after each photo")
+    existing = parser.add_mutually_exclusive_group()
+    existing.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    existing.add_argument("--skip-existing", action="store_true", help="skip photos already protected (resume a batch)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    parser.set_defaults(run=run)
+
+
+def summary_line(record: ProtectionRecord) -> str:
+    name = Path(record.input).name
+    if record.status == "error":
+        return f"{name}: error: {record.error}"
+    if record.status == "skipped":
+        return f"{name}: {record.verdict}"
+    return (f"{name}: {record.verdict} (SSIM {record.ssim:.4f}, mean dE00 {record.delta_e_mean:.2f}, "
+            f"{record.iterations} iterations, {record.seconds:.1f} s)")
+
+
+def before_after_table(record: ProtectionRecord) -> str:
+    """Top-5 before and after, side by side, the removed label marked with *."""
+    width = max([len(label) for label, _ in record.before + record.after] + [12])
+    lines = [f"    {'before':<{width + 8}}    after (read back from the saved file)"]
+    for rank in range(max(len(record.before), len(record.after))):
+        cells = []
+        for predictions in (record.before, record.after):
+            if rank < len(predictions):
+                label, prob = predictions[rank]
+                mark = "*" if label == record.label else " "
+                cells.append(f"{rank + 1}.{mark}{label:<{width}} {prob:6.1%}")
+            else:
+                cells.append(" " * (width + 10))
+        lines.append("  " + "    ".join(cells))
+    lines.append(f"  * = the label to remove ('{record.label}')")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    settings.validate()
+    if args.report:
+        check_report_path(args.report)
+    jobs = plan_jobs(args.inputs, args.output, recursive=args.recursive, fmt=settings.format)
+    if not jobs:
+        raise PixelGuardError("no photos found in the given inputs")
+    return protect_with_progress(jobs, settings, args)
+
+
+def protect_with_progress(jobs, settings: ProtectSettings, args: argparse.Namespace) -> int:
+    quiet = getattr(args, "quiet", False)
+    protector = Protector(settings, download_progress=download_bar(quiet))
+    records: list[dict] = []
+    # disable=None: bars only on a terminal, so logs and pipes get clean lines.
+    batch_bar = tqdm(total=len(jobs), unit="photo", desc="photos", disable=True if quiet or len(jobs) == 1 else None,
+                     file=sys.stderr, position=0)
+    photo_bar = tqdm(total=settings.max_iter, unit="it", leave=False, disable=True if quiet else None,
+                     file=sys.stderr, position=1 if len(jobs) > 1 else 0)
+
+    def on_start(index, job):
+        photo_bar.reset(total=settings.max_iter)
+        photo_bar.set_description(job.input.name[:24])
+
+    def on_iteration(iteration, total):
+        photo_bar.total = max(photo_bar.total, iteration)
+        photo_bar.n = iteration
+        photo_bar.refresh()
+
+    interrupted = False
+    try:
+        for record in protect_batch(
+            jobs, protector, overwrite=getattr(args, "overwrite", False),
+            skip_existing=getattr(args, "skip_existing", False),
+            on_start=on_start, on_iteration=on_iteration,
+        ):
+            records.append(record.to_dict())
+            photo_bar.clear()
+            tqdm.write(summary_line(record), file=sys.stderr if record.status == "error" else sys.stdout)
+            if len(jobs) == 1 and record.before:
+                tqdm.write(before_after_table(record), file=sys.stdout)
+            batch_bar.update(1)
+            if getattr(args, "report", None):
+                write_report(records, args.report)
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        photo_bar.close()
+        batch_bar.close()
+    counts = {status: sum(r["status"] == status for r in records)
+              for status in ("protected", "failed", "error", "skipped")}
+    print(", ".join(f"{n} {status}" for status, n in counts.items() if n) or "nothing done")
+    if interrupted:
+        print(f"pixelguard: interrupted; {len(records)} finished photo(s) kept in {args.output}", file=sys.stderr)
+        return 130
+    return 0 if counts["failed"] == counts["error"] == 0 else 1
+
+
+def download_bar(quiet: bool):
+    """A progress callback for model downloads, drawn as a tqdm bar."""
+    state: dict = {}
+    lock = threading.Lock()
+
+    def progress(done: int, total: int) -> None:
+        if quiet:
+            return
+        with lock:
+            bar = state.get("bar")
+            if bar is None:
+                bar = state["bar"] = tqdm(total=total or None, unit="B", unit_scale=True,
+                                          desc="downloading model", file=sys.stderr)
+            bar.n = done
+            bar.refresh()
+            if total and done >= total:
+                bar.close()
+
+    return progress

@@ -1,0 +1,299 @@
+"""The protect pipeline: load -> budget map -> attack -> quantise -> save -> re-load and verify.
+
+Both faces (CLI and GUI) call this module; it knows nothing of either. A photo counts as
+protected only when the file written to disk, read back, still meets the condition.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+import torch
+from PIL import Image
+
+from pixelguard import imageio, metrics
+from pixelguard.attacks.conditions import Condition, make_condition
+from pixelguard.attacks.cvpire import (
+    DEFAULT_L1_WEIGHT,
+    DEFAULT_MAX_ITER,
+    DEFAULT_STRENGTH,
+    ColourVarianceObjective,
+)
+from pixelguard.attacks.loop import AttackOutcome, run_attack
+from pixelguard.devices import resolve_device
+from pixelguard.errors import PixelGuardError
+from pixelguard.labels import find_label
+from pixelguard.models import DEFAULT_MODEL, load_model
+from pixelguard.threshold import colour_variance_map
+
+TOP_K_REPORTED = 5
+# Saving to JPEG can undo a protection that held on the float image; each further attempt
+# continues from the saved state with the real encoder in the loop.
+VERIFY_ATTEMPTS = 3
+
+METHODS = ("cvpire",)
+
+
+@dataclass
+class ProtectSettings:
+    """Everything a user can choose for one protection run (CLI flags, GUI panel)."""
+
+    model: str = DEFAULT_MODEL
+    method: str = "cvpire"
+    condition: str = "top5"
+    strength: float = round(DEFAULT_STRENGTH * 255)  # m, in 8-bit levels
+    l1: float = DEFAULT_L1_WEIGHT
+    max_iter: int = DEFAULT_MAX_ITER
+    label: str | None = None
+    format: str = "keep"
+    jpeg_quality: int = 90
+    metadata: str = "strip"
+    device: str = "auto"
+    seed: int = 0
+    window: int = 5
+    sigma: float = 1.0
+
+    def validate(self) -> None:
+        if self.method not in METHODS:
+            raise PixelGuardError(f"unknown method '{self.method}'; choose one of: {', '.join(METHODS)}")
+        if not 0 < self.strength <= 255:
+            raise PixelGuardError(f"--strength must be between 0 and 255 (8-bit levels), got {self.strength}")
+        if self.l1 < 0:
+            raise PixelGuardError(f"--l1 must be 0 or more, got {self.l1}")
+        if self.max_iter < 1:
+            raise PixelGuardError(f"--max-iter must be at least 1, got {self.max_iter}")
+        if not 1 <= self.jpeg_quality <= 100:
+            raise PixelGuardError(f"--jpeg-quality must be between 1 and 100, got {self.jpeg_quality}")
+
+
+@dataclass
+class ProtectionRecord:
+    """One report row (PRODUCT.md "Report"); `after` is measured on the saved file."""
+
+    input: str
+    output: str | None = None
+    model: str = ""
+    method: str = ""
+    condition: str = ""
+    label: str | None = None
+    success: bool = False
+    verdict: str = ""
+    iterations: int = 0
+    attempts: int = 0
+    seconds: float = 0.0
+    device: str = ""
+    before: list[list] = field(default_factory=list)
+    after: list[list] = field(default_factory=list)
+    ssim: float | None = None
+    psnr: float | None = None
+    delta_e_mean: float | None = None
+    delta_e_p95: float | None = None
+    delta_e_max: float | None = None
+    linf: int | None = None
+    budget_used: float | None = None
+    notes: list[str] = field(default_factory=list)
+    status: str = "protected"  # protected | failed | skipped | error
+    error: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Job:
+    """One photo of a batch and where its protected copy goes."""
+
+    input: Path
+    output: Path
+
+
+def top_k(logits: torch.Tensor, labels: list[str], k: int = TOP_K_REPORTED) -> list[list]:
+    """[[label, probability], ...] for the k most probable classes."""
+    probs = logits.float().softmax(dim=-1)
+    values, indices = probs.topk(min(k, probs.shape[-1]))
+    return [[labels[i], round(float(p), 6)] for p, i in zip(values.tolist(), indices.tolist())]
+
+
+def lossy_round_trip(rgb: np.ndarray, fmt: str, quality: int) -> np.ndarray:
+    """What the pixels become after encoding and decoding with the output encoder."""
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, **imageio.encoder_options(fmt, quality))
+    buffer.seek(0)
+    with Image.open(buffer) as decoded:
+        return np.asarray(decoded.convert("RGB"))
+
+
+class Protector:
+    """Holds a loaded model and protects photos with fixed settings."""
+
+    def __init__(
+        self,
+        settings: ProtectSettings,
+        model: torch.nn.Module | None = None,
+        download_progress: Callable[[int, int], None] | None = None,
+    ):
+        settings.validate()
+        self.settings = settings
+        self.device = resolve_device(settings.device)
+        if model is None:
+            model = load_model(settings.model, device=self.device, progress=download_progress)
+        self.model = model.to(self.device).eval()
+        self.labels: list[str] = list(model.labels)
+
+    def tensor(self, rgb: np.ndarray) -> torch.Tensor:
+        """HxWx3 uint8 -> (3,H,W) in [0,1] on this protector's device."""
+        return imageio.rgb_to_tensor(rgb).to(self.device)
+
+    @torch.no_grad()
+    def logits(self, image: torch.Tensor) -> torch.Tensor:
+        return self.model(image.unsqueeze(0))[0]
+
+    def budget_map(self, image: torch.Tensor) -> torch.Tensor:
+        """pT = m * cV: per-pixel bound, in [0,1] pixel units, shared by the three channels."""
+        cv = colour_variance_map(image, window=self.settings.window, sigma=self.settings.sigma)
+        return cv * (self.settings.strength / 255)
+
+    def condition_for(self, clean_logits: torch.Tensor) -> Condition:
+        if self.settings.label:
+            label = find_label(self.labels, self.settings.label)
+        else:
+            label = int(clean_logits.argmax())
+        return make_condition(self.settings.condition, label)
+
+    def protect_image(
+        self,
+        source: imageio.LoadedImage,
+        output: Path,
+        *,
+        overwrite: bool = False,
+        on_iteration: Callable[[int, int], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> ProtectionRecord:
+        """Protect one loaded photo and write it to `output`; verify on the written file."""
+        settings = self.settings
+        started = time.perf_counter()
+        image = self.tensor(source.rgb)
+        clean_logits = self.logits(image)
+        condition = self.condition_for(clean_logits)
+        budget = self.budget_map(image)
+        budget_l1 = float(budget.sum()) * 3
+        record = ProtectionRecord(
+            input=str(source.path),
+            model=settings.model,
+            method=settings.method,
+            condition=settings.condition,
+            label=self.labels[condition.label],
+            device=str(self.device),
+            before=top_k(clean_logits, self.labels),
+            notes=list(source.notes),
+        )
+        if budget_l1 == 0:
+            record.notes.append("the photo has no colour variation, so no invisible change is possible")
+        output_format = imageio.resolve_format(settings.format, source)
+        objective = ColourVarianceObjective(condition.label, max(budget_l1, 1e-12), settings.l1)
+        through = None
+        if imageio.is_lossy(output_format):
+            def through(candidate: torch.Tensor) -> torch.Tensor:
+                rgb = imageio.tensor_to_rgb(candidate)
+                return self.tensor(lossy_round_trip(rgb, output_format, settings.jpeg_quality))
+
+        generator = torch.Generator().manual_seed(settings.seed)
+        start = None
+        for attempt in range(1, VERIFY_ATTEMPTS + 1):
+            outcome: AttackOutcome = run_attack(
+                self.model, image, budget, objective, condition,
+                max_iter=settings.max_iter, start=start, generator=generator,
+                through=through, on_iteration=on_iteration, should_stop=should_stop,
+            )
+            record.iterations += outcome.iterations
+            record.attempts = attempt
+            written = imageio.save_image(
+                output, imageio.tensor_to_rgb(outcome.adversarial), source,
+                format=settings.format, jpeg_quality=settings.jpeg_quality, metadata=settings.metadata,
+                overwrite=overwrite or attempt > 1, notes=record.notes if attempt == 1 else None,
+            )
+            saved = imageio.load_image(written)
+            saved_image = self.tensor(saved.rgb)
+            saved_logits = self.logits(saved_image)
+            verified = bool(condition(saved_logits.unsqueeze(0))[0])
+            if verified or not outcome.success:
+                break
+            start = saved_image - image
+
+        record.output = str(written)
+        record.after = top_k(saved_logits, self.labels)
+        record.success = verified
+        record.status = "protected" if verified else "failed"
+        record.verdict = (
+            f"Protected: {condition.describe(self.labels)}" if verified
+            else f"Not protected: '{record.label}' is still predicted after {record.iterations} iterations"
+        )
+        self._measure(record, source.rgb, saved.rgb, budget_l1)
+        record.seconds = round(time.perf_counter() - started, 3)
+        return record
+
+    @staticmethod
+    def _measure(record: ProtectionRecord, original: np.ndarray, saved: np.ndarray, budget_l1: float) -> None:
+        record.ssim = round(float(metrics.ssim(original, saved)), 6)
+        record.psnr = round(float(metrics.psnr(original, saved)), 3)
+        stats = metrics.delta_e_stats(original, saved)
+        record.delta_e_mean = round(float(stats.mean), 4)
+        record.delta_e_p95 = round(float(stats.p95), 4)
+        record.delta_e_max = round(float(stats.max), 4)
+        record.linf = int(metrics.linf(original, saved))
+        change = np.abs(saved.astype(np.int32) - original.astype(np.int32)).sum() / 255
+        record.budget_used = round(float(change / budget_l1), 6) if budget_l1 else 0.0
+
+
+def plan_jobs(
+    inputs: Iterable[str | Path], out_dir: str | Path, *, recursive: bool, fmt: str
+) -> list[Job]:
+    """Expand files and folders into (input, output) pairs; names and sub-folders are kept."""
+    out_dir = Path(out_dir)
+    jobs = []
+    for path, base in imageio.iter_images(inputs, recursive=recursive):
+        jobs.append(Job(path, imageio.output_path_for(path, out_dir, fmt, relative_to=base)))
+    return jobs
+
+
+def protect_batch(
+    jobs: list[Job],
+    protector: Protector,
+    *,
+    overwrite: bool = False,
+    skip_existing: bool = False,
+    on_start: Callable[[int, Job], None] | None = None,
+    on_iteration: Callable[[int, int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> Iterator[ProtectionRecord]:
+    """Protect each job in turn, saving each as soon as it is done.
+
+    A bad file becomes an error record and the batch goes on. Cancellation (AttackCancelled,
+    KeyboardInterrupt) propagates; everything finished before it stays on disk.
+    """
+    for index, job in enumerate(jobs):
+        if on_start is not None:
+            on_start(index, job)
+        if job.output.exists() and not overwrite:
+            if skip_existing:
+                yield ProtectionRecord(input=str(job.input), output=str(job.output), status="skipped",
+                                       verdict="skipped: output already exists")
+                continue
+            yield ProtectionRecord(
+                input=str(job.input), status="error",
+                error=f"{job.output} already exists; use --overwrite or --skip-existing",
+            )
+            continue
+        try:
+            source = imageio.load_image(job.input)
+            yield protector.protect_image(
+                source, job.output, overwrite=overwrite,
+                on_iteration=on_iteration, should_stop=should_stop,
+            )
+        except PixelGuardError as error:
+            yield ProtectionRecord(input=str(job.input), status="error", error=str(error))
