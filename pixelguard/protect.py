@@ -17,17 +17,11 @@ import torch
 from PIL import Image
 
 from pixelguard import imageio, metrics
-from pixelguard.attacks.conditions import Condition, make_condition
-from pixelguard.attacks.cvpire import (
-    DEFAULT_L1_WEIGHT,
-    DEFAULT_MAX_ITER,
-    DEFAULT_STRENGTH,
-    ColourVarianceObjective,
-)
+from pixelguard.attacks import PlanContext, get_method
+from pixelguard.attacks.cvpire import DEFAULT_L1_WEIGHT, DEFAULT_MAX_ITER, DEFAULT_STRENGTH
 from pixelguard.attacks.loop import AttackOutcome, run_attack
 from pixelguard.devices import resolve_device
 from pixelguard.errors import PixelGuardError
-from pixelguard.labels import find_label
 from pixelguard.models import DEFAULT_MODEL, load_model
 from pixelguard.threshold import colour_variance_map
 
@@ -35,8 +29,6 @@ TOP_K_REPORTED = 5
 # Saving to JPEG can undo a protection that held on the float image; each further attempt
 # continues from the saved state with the real encoder in the loop.
 VERIFY_ATTEMPTS = 3
-
-METHODS = ("cvpire",)
 
 
 @dataclass
@@ -59,8 +51,7 @@ class ProtectSettings:
     sigma: float = 1.0
 
     def validate(self) -> None:
-        if self.method not in METHODS:
-            raise PixelGuardError(f"unknown method '{self.method}'; choose one of: {', '.join(METHODS)}")
+        get_method(self.method)
         if not 0 < self.strength <= 255:
             raise PixelGuardError(f"--strength must be between 0 and 255 (8-bit levels), got {self.strength}")
         if self.l1 < 0:
@@ -99,9 +90,12 @@ class ProtectionRecord:
     notes: list[str] = field(default_factory=list)
     status: str = "protected"  # protected | failed | skipped | error
     error: str | None = None
+    extra: dict = field(default_factory=dict)  # method-specific fields (target, hidden tags, ...)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """Flat record for JSON/CSV: the method's extra fields sit beside the common ones."""
+        record = asdict(self)
+        return {**record, **record.pop("extra")}
 
 
 @dataclass
@@ -158,13 +152,6 @@ class Protector:
         cv = colour_variance_map(image, window=self.settings.window, sigma=self.settings.sigma)
         return cv * (self.settings.strength / 255)
 
-    def condition_for(self, clean_logits: torch.Tensor) -> Condition:
-        if self.settings.label:
-            label = find_label(self.labels, self.settings.label)
-        else:
-            label = int(clean_logits.argmax())
-        return make_condition(self.settings.condition, label)
-
     def protect_image(
         self,
         source: imageio.LoadedImage,
@@ -179,23 +166,25 @@ class Protector:
         started = time.perf_counter()
         image = self.tensor(source.rgb)
         clean_logits = self.logits(image)
-        condition = self.condition_for(clean_logits)
         budget = self.budget_map(image)
         budget_l1 = float(budget.sum()) * 3
+        context = PlanContext(self.model, self.labels, image, clean_logits, budget, settings)
+        plan = get_method(settings.method).plan(context)
+        condition = plan.condition
         record = ProtectionRecord(
             input=str(source.path),
             model=settings.model,
             method=settings.method,
             condition=settings.condition,
-            label=self.labels[condition.label],
+            label=self.labels[plan.label],
             device=str(self.device),
             before=top_k(clean_logits, self.labels),
             notes=list(source.notes),
+            extra=dict(plan.details),
         )
         if budget_l1 == 0:
             record.notes.append("the photo has no colour variation, so no invisible change is possible")
         output_format = imageio.resolve_format(settings.format, source)
-        objective = ColourVarianceObjective(condition.label, max(budget_l1, 1e-12), settings.l1)
         through = None
         if imageio.is_lossy(output_format):
             def through(candidate: torch.Tensor) -> torch.Tensor:
@@ -206,7 +195,7 @@ class Protector:
         start = None
         for attempt in range(1, VERIFY_ATTEMPTS + 1):
             outcome: AttackOutcome = run_attack(
-                self.model, image, budget, objective, condition,
+                self.model, image, budget, plan.objective, condition,
                 max_iter=settings.max_iter, start=start, generator=generator,
                 through=through, on_iteration=on_iteration, should_stop=should_stop,
             )
@@ -227,6 +216,8 @@ class Protector:
 
         record.output = str(written)
         record.after = top_k(saved_logits, self.labels)
+        if plan.report_after is not None:
+            record.extra.update(plan.report_after(saved_logits))
         record.success = verified
         record.status = "protected" if verified else "failed"
         record.verdict = (

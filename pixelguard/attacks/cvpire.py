@@ -11,6 +11,10 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from pixelguard.attacks.base import AttackPlan, Method, PlanContext
+from pixelguard.attacks.conditions import make_condition
+from pixelguard.labels import find_label
+
 # m = 24/255, measured (README "Choosing the strength"): the thesis' 11/255 was set on 256 px
 # images; at native resolution the max-scaled map leaves most pixels' budget under one 8-bit
 # level, so m = 11/255 failed on half the real photos and m = 24/255 protected all of them
@@ -31,6 +35,26 @@ class ColourVarianceObjective:
     def __call__(self, logits: torch.Tensor, perturbation: torch.Tensor) -> torch.Tensor:
         target = torch.full((logits.shape[0],), self.label, device=logits.device)
         loss = -F.cross_entropy(logits, target)
-        if self.l1_weight:
-            loss = loss + self.l1_weight * perturbation.abs().sum() / self.budget_l1
-        return loss
+        return loss + l1_penalty(perturbation, self.budget_l1, self.l1_weight)
+
+
+def l1_penalty(perturbation: torch.Tensor, budget_l1: float, weight: float) -> torch.Tensor | float:
+    """weight * fraction of the budget used (0 when the weight is 0)."""
+    return weight * perturbation.abs().sum() / budget_l1 if weight else 0.0
+
+
+def label_to_remove(context: PlanContext) -> int:
+    """The user's --label, or the model's clean top-1."""
+    if context.settings.label:
+        return find_label(context.labels, context.settings.label)
+    return int(context.clean_logits.argmax())
+
+
+class ColourVarianceMethod(Method):
+    name = "cvpire"
+    summary = "remove the label from the top predictions (colour-variance attack)"
+
+    def plan(self, context: PlanContext) -> AttackPlan:
+        label = label_to_remove(context)
+        objective = ColourVarianceObjective(label, context.budget_l1, context.settings.l1)
+        return AttackPlan(objective, make_condition(context.settings.condition, label), label)

@@ -12,7 +12,8 @@ from tqdm import tqdm
 from pixelguard.attacks.conditions import CONDITION_NAMES
 from pixelguard.errors import PixelGuardError
 from pixelguard.imageio import METADATA_POLICIES, OUTPUT_FORMATS
-from pixelguard.protect import METHODS, ProtectionRecord, Protector, ProtectSettings, plan_jobs, protect_batch
+from pixelguard.attacks import METHODS
+from pixelguard.protect import ProtectionRecord, Protector, ProtectSettings, plan_jobs, protect_batch
 from pixelguard.report import check_report_path, write_report
 
 DEFAULTS = ProtectSettings()
