@@ -49,6 +49,10 @@ class ProtectSettings:
     seed: int = 0
     window: int = 5
     sigma: float = 1.0
+    k: int = 5  # top-k cut-off of the semantic condition and of TkMIA
+    target: str | None = None  # labelfool: the label to aim for (default: chosen automatically)
+    privacy_target: bool = False  # labelfool: only targets semantically far from the truth
+    hide: tuple[str, ...] = ()  # tkmia: the tags to hide
 
     def validate(self) -> None:
         get_method(self.method)
@@ -58,6 +62,8 @@ class ProtectSettings:
             raise PixelGuardError(f"--l1 must be 0 or more, got {self.l1}")
         if self.max_iter < 1:
             raise PixelGuardError(f"--max-iter must be at least 1, got {self.max_iter}")
+        if self.k < 1:
+            raise PixelGuardError(f"--k must be at least 1, got {self.k}")
         if not 1 <= self.jpeg_quality <= 100:
             raise PixelGuardError(f"--jpeg-quality must be between 1 and 100, got {self.jpeg_quality}")
 

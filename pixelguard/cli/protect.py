@@ -38,6 +38,12 @@ def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=DEFAULTS.device, choices=("auto", "cpu", "cuda", "mps"),
                         help="where to compute (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=DEFAULTS.seed, help="random seed (default: %(default)s)")
+    parser.add_argument("--k", type=int, default=DEFAULTS.k,
+                        help="top-k cut-off for the semantic condition and tkmia (default: %(default)s)")
+    parser.add_argument("--target", help="labelfool: the label the classifier should see instead (default: automatic)")
+    parser.add_argument("--privacy-target", action="store_true",
+                        help="labelfool: choose a target semantically far from the true label")
+    parser.add_argument("--hide", default="", metavar="LABEL,...", help="tkmia: comma-separated tags to hide")
 
 
 def settings_from(args: argparse.Namespace) -> ProtectSettings:
@@ -45,6 +51,8 @@ def settings_from(args: argparse.Namespace) -> ProtectSettings:
         model=args.model, method=args.method, condition=args.condition, strength=args.strength,
         l1=args.l1, max_iter=args.max_iter, label=args.label, format=args.format,
         jpeg_quality=args.jpeg_quality, metadata=args.metadata, device=args.device, seed=args.seed,
+        k=args.k, target=args.target, privacy_target=args.privacy_target,
+        hide=tuple(label.strip() for label in args.hide.split(",") if label.strip()),
     )
 
 
