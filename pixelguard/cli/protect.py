@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-import threading
 from pathlib import Path
 
 from tqdm import tqdm
 
 from pixelguard.attacks.conditions import CONDITION_NAMES
+from pixelguard.cli.models import add_model_options, model_from_args
+from pixelguard.devices import resolve_device
 from pixelguard.errors import PixelGuardError
 from pixelguard.imageio import METADATA_POLICIES, OUTPUT_FORMATS
 from pixelguard.attacks import METHODS
@@ -21,7 +22,7 @@ DEFAULTS = ProtectSettings()
 
 def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
     """The options shared by `protect` and `demo`."""
-    parser.add_argument("--model", default=DEFAULTS.model, help="classifier to protect against (default: %(default)s)")
+    add_model_options(parser)
     parser.add_argument("--method", default=DEFAULTS.method, choices=METHODS, help="attack method (default: %(default)s)")
     parser.add_argument("--condition", default=DEFAULTS.condition, choices=CONDITION_NAMES,
                         help="when a photo counts as protected (default: %(default)s: the label leaves the top 5)")
@@ -115,7 +116,8 @@ def run(args: argparse.Namespace) -> int:
 
 def protect_with_progress(jobs, settings: ProtectSettings, args: argparse.Namespace) -> int:
     quiet = getattr(args, "quiet", False)
-    protector = Protector(settings, download_progress=download_bar(quiet))
+    settings.validate()
+    protector = Protector(settings, model=model_from_args(args, resolve_device(settings.device)))
     records: list[dict] = []
     # disable=None: bars only on a terminal, so logs and pipes get clean lines.
     batch_bar = tqdm(total=len(jobs), unit="photo", desc="photos", disable=True if quiet or len(jobs) == 1 else None,
@@ -159,24 +161,3 @@ def protect_with_progress(jobs, settings: ProtectSettings, args: argparse.Namesp
         print(f"pixelguard: interrupted; {len(records)} finished photo(s) kept in {args.output}", file=sys.stderr)
         return 130
     return 0 if counts["failed"] == counts["error"] == 0 else 1
-
-
-def download_bar(quiet: bool):
-    """A progress callback for model downloads, drawn as a tqdm bar."""
-    state: dict = {}
-    lock = threading.Lock()
-
-    def progress(done: int, total: int) -> None:
-        if quiet:
-            return
-        with lock:
-            bar = state.get("bar")
-            if bar is None:
-                bar = state["bar"] = tqdm(total=total or None, unit="B", unit_scale=True,
-                                          desc="downloading model", file=sys.stderr)
-            bar.n = done
-            bar.refresh()
-            if total and done >= total:
-                bar.close()
-
-    return progress
