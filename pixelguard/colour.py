@@ -61,7 +61,7 @@ def _check_channels(tensor: torch.Tensor, channel_dim: int) -> None:
         raise ValueError(f"expected 3 colour components along dim {channel_dim}, got shape {tuple(tensor.shape)}")
 
 
-def _sqrt(x: torch.Tensor) -> torch.Tensor:
+def _sqrt_(x: torch.Tensor) -> torch.Tensor:
     """sqrt of x >= 0, in place when no gradient is needed.
 
     With a gradient, the slope at 0 is 0 instead of inf (which would turn into NaN upstream).
@@ -80,7 +80,7 @@ def _polyval(coefficients: list[float], x: torch.Tensor) -> torch.Tensor:
     return result
 
 
-def srgb_to_linear(rgb: torch.Tensor) -> torch.Tensor:
+def _srgb_to_linear(rgb: torch.Tensor) -> torch.Tensor:
     """Undo the sRGB transfer curve, elementwise."""
     # The power branch sees only inputs above the threshold, so it never raises a negative base.
     curve = ((rgb.clamp(min=0.04045) + 0.055) / 1.055) ** 2.4
@@ -90,7 +90,7 @@ def srgb_to_linear(rgb: torch.Tensor) -> torch.Tensor:
 def srgb_to_lab(rgb: torch.Tensor, channel_dim: int = -3) -> torch.Tensor:
     """sRGB in [0,1] -> CIELAB (D65, 2 degrees; L in [0,100]), same shape as the input."""
     _check_channels(rgb, channel_dim)
-    red, green, blue = srgb_to_linear(rgb).unbind(channel_dim)
+    red, green, blue = _srgb_to_linear(rgb).unbind(channel_dim)
     f_x, f_y, f_z = (
         _lab_f(row[0] * red + row[1] * green + row[2] * blue) for row in _NORMALISED_XYZ_FROM_RGB
     )
@@ -118,7 +118,7 @@ def lab_components(lab: torch.Tensor, channel_dim: int = -3) -> LabComponents:
     _check_channels(lab, channel_dim)
     lightness, a, b = lab.unbind(channel_dim)
     b_squared = b * b
-    return LabComponents(lightness - 50.0, a, b, b_squared, _sqrt(torch.addcmul(b_squared, a, a)))
+    return LabComponents(lightness - 50.0, a, b, b_squared, _sqrt_(torch.addcmul(b_squared, a, a)))
 
 
 def delta_e_2000_squared(first: LabComponents, second: LabComponents) -> torch.Tensor:
@@ -130,16 +130,17 @@ def delta_e_2000_squared(first: LabComponents, second: LabComponents) -> torch.T
     is a polynomial in (cos h-bar', sin h-bar'). Only the hue-rotation term needs an angle.
     The in-place steps only ever overwrite intermediates that autograd has not saved.
     """
+    one = first.a.new_ones(())  # lets 1 + x * y run as one fused operation
     # G: a* is stretched by 1 + G = 1.5 - 0.5 sqrt(C-bar^7 / (C-bar^7 + 25^7)).
-    a_scale = _sqrt(_seventh_power_share(first.chroma + second.chroma)).mul(-0.5).add_(1.5)
+    a_scale = torch.add(1.5 * one, _sqrt_(_seventh_power_share(first.chroma + second.chroma)), alpha=-0.5)
     a1 = first.a * a_scale
     a2 = second.a * a_scale
-    c1 = _sqrt((a1 * a1).add_(first.b_squared))
-    c2 = _sqrt((a2 * a2).add_(second.b_squared))
+    c1 = _sqrt_((a1 * a1).add_(first.b_squared))
+    c2 = _sqrt_((a2 * a2).add_(second.b_squared))
 
     # Lightness: S_L = 1 + 0.015 (Lbar - 50)^2 / sqrt(20 + (Lbar - 50)^2), with 2 (Lbar - 50) = l_sum.
     l_sum_squared = (first.lightness_from_50 + second.lightness_from_50).square_()
-    s_l = l_sum_squared.mul_(torch.rsqrt(l_sum_squared + 80.0)).mul_(0.0075).add_(1.0)
+    s_l = torch.addcmul(one, l_sum_squared, torch.rsqrt(l_sum_squared + 80.0), value=0.0075)
     lightness_term = (second.lightness_from_50 - first.lightness_from_50).div_(s_l)
 
     # Chroma: S_C = 1 + 0.045 C-bar', with 2 C-bar' = c_sum (kept above 0 for the divisions below;
@@ -149,7 +150,7 @@ def delta_e_2000_squared(first: LabComponents, second: LabComponents) -> torch.T
     difference_a, difference_b = a1 - a2, first.b - second.b
     sum_a, sum_b = (first.a + second.a).mul_(a_scale), first.b + second.b
     delta_c = (difference_a * sum_a).addcmul_(difference_b, sum_b).div_(c_sum).neg_()
-    chroma_term = delta_c.div(torch.mul(c_sum, 0.0225).add_(1.0))
+    chroma_term = delta_c.div(torch.add(one, c_sum, alpha=0.0225))
 
     # Mean hue direction: c2 v1 + c1 v2 (v = (a', b)) is |v1| |v2| (u1 + u2), along the bisector;
     # 2 (c2 v1 + c1 v2) = c_sum (v1 + v2) + delta-C' (v1 - v2), which is exactly 0 for mirrored colours.
@@ -164,10 +165,9 @@ def delta_e_2000_squared(first: LabComponents, second: LabComponents) -> torch.T
     # Hue: delta-H' = 2 sqrt(C1' C2') sin(delta-h'/2), and (v1 - v2) x m = (C1' + C2') sin(delta-h'/2);
     # S_H = 1 + 0.015 C-bar' T.
     half_delta_h = (difference_a * sin_mean).sub_(difference_b * cos_mean)
-    half_delta_h.mul_(_sqrt(c1 * c2)).div_(c_sum)
-    s_h = _polyval(_S_H_EVEN, cos_mean).addcmul_(sin_mean, _polyval(_S_H_ODD, cos_mean))
-    s_h.mul_(c_sum).add_(1.0)
-    half_hue_term = half_delta_h.div_(s_h)
+    half_delta_h.mul_(_sqrt_(c1 * c2)).div_(c_sum)
+    hue_weight = _polyval(_S_H_EVEN, cos_mean).addcmul_(sin_mean, _polyval(_S_H_ODD, cos_mean))
+    half_hue_term = half_delta_h.div_(torch.addcmul(one, c_sum, hue_weight))
 
     # Rotation: R_T = -sin(2 delta-theta) R_C, delta-theta = 30 deg exp(-((h-bar' - 275 deg) / 25 deg)^2)
     # with h-bar' in [0, 360): measured from 180 deg by atan2, h-bar' - 275 = angle - 95.
@@ -176,7 +176,7 @@ def delta_e_2000_squared(first: LabComponents, second: LabComponents) -> torch.T
     from_275_in_widths = torch.atan2(sin_mean.neg(), cos_mean.neg()).mul_(180.0 / math.pi / 25.0).sub_(95.0 / 25.0)
     gaussian = torch.exp2(from_275_in_widths.square_().clamp_(max=64.0).mul_(-1.0 / math.log(2.0)))
     rotation_angle = gaussian.mul(math.pi / 3.0)
-    r_t = rotation_angle.sin_().mul_(_sqrt(_seventh_power_share(c_sum))).mul_(-2.0)
+    r_t = rotation_angle.sin_().mul_(_sqrt_(_seventh_power_share(c_sum))).mul_(-2.0)
 
     squared = (lightness_term * lightness_term).addcmul_(chroma_term, chroma_term)
     squared.addcmul_(half_hue_term, half_hue_term, value=4.0)
@@ -208,4 +208,4 @@ def _opposite_hue_bisector(mean_x, mean_y, difference_a, difference_b, first, se
 def delta_e_2000(lab1: torch.Tensor, lab2: torch.Tensor, channel_dim: int = -3) -> torch.Tensor:
     """CIEDE2000 between two broadcastable CIELAB tensors; the channel axis is removed."""
     squared = delta_e_2000_squared(lab_components(lab1, channel_dim), lab_components(lab2, channel_dim))
-    return _sqrt(squared.clamp(min=0.0))
+    return _sqrt_(squared.clamp(min=0.0))
