@@ -16,13 +16,15 @@ import numpy as np
 import torch
 from PIL import Image
 
-from pixelguard import imageio, metrics
+from pixelguard import imageio, metrics, transfer
 from pixelguard.attacks import PlanContext, get_method
 from pixelguard.attacks.cvpire import DEFAULT_L1_WEIGHT, DEFAULT_MAX_ITER, DEFAULT_STRENGTH
+from pixelguard.attacks.kaa import relational_mask
 from pixelguard.attacks.loop import AttackOutcome, run_attack
 from pixelguard.devices import resolve_device
 from pixelguard.errors import PixelGuardError
-from pixelguard.models import DEFAULT_MODEL, load_model
+from pixelguard.models import DEFAULT_MODEL
+from pixelguard.robustness import robustness_checks
 from pixelguard.threshold import colour_variance_map
 
 TOP_K_REPORTED = 5
@@ -53,6 +55,14 @@ class ProtectSettings:
     target: str | None = None  # labelfool: the label to aim for (default: chosen automatically)
     privacy_target: bool = False  # labelfool: only targets semantically far from the truth
     hide: tuple[str, ...] = ()  # tkmia: the tags to hide
+    # Transfer and robustness (pixelguard.transfer; `--transfer` sets the published ones).
+    momentum: float = 0.0  # > 0: momentum-iterative sign steps (MI) instead of Adam
+    ti: bool = False  # MI only: translation-invariant gradient smoothing
+    di: bool = False  # input diversity
+    loss: str = "ce"  # "margin": logit-margin loss (cvpire, top-k conditions)
+    confidence: float = 0.0  # the loop goes on until the label trails by this many logits
+    eot: bool = False  # expectation over upload transforms (JPEG, downscale, crop)
+    relational_mask: bool = False  # limit the budget to the relational pixel mask (KAA+ER)
 
     def validate(self) -> None:
         get_method(self.method)
@@ -66,6 +76,7 @@ class ProtectSettings:
             raise PixelGuardError(f"--k must be at least 1, got {self.k}")
         if not 1 <= self.jpeg_quality <= 100:
             raise PixelGuardError(f"--jpeg-quality must be between 1 and 100, got {self.jpeg_quality}")
+        transfer.validate_settings(self)
 
 
 @dataclass
@@ -101,7 +112,8 @@ class ProtectionRecord:
     def to_dict(self) -> dict:
         """Flat record for JSON/CSV: the method's extra fields sit beside the common ones."""
         record = asdict(self)
-        return {**record, **record.pop("extra")}
+        extra = record.pop("extra")
+        return {**record, **extra}
 
 
 @dataclass
@@ -141,9 +153,10 @@ class Protector:
         self.settings = settings
         self.device = resolve_device(settings.device)
         if model is None:
-            model = load_model(settings.model, device=self.device, progress=download_progress)
+            model = transfer.load_models(settings.model, device=self.device, progress=download_progress)
         self.model = model.to(self.device).eval()
         self.labels: list[str] = list(model.labels)
+        self.attack_model = transfer.attack_model(self.model, settings)
 
     def tensor(self, rgb: np.ndarray) -> torch.Tensor:
         """HxWx3 uint8 -> (3,H,W) in [0,1] on this protector's device."""
@@ -172,16 +185,19 @@ class Protector:
         started = time.perf_counter()
         image = self.tensor(source.rgb)
         clean_logits = self.logits(image)
+        method = get_method(settings.method)
         budget = self.budget_map(image)
+        if settings.relational_mask or getattr(method, "relational_mask", False):
+            budget = budget * relational_mask(self.model, image)
         budget_l1 = float(budget.sum()) * 3
         context = PlanContext(self.model, self.labels, image, clean_logits, budget, settings)
-        plan = get_method(settings.method).plan(context)
+        plan = transfer.with_loss(method.plan(context), context)
         condition = plan.condition
         record = ProtectionRecord(
             input=str(source.path),
             model=settings.model,
             method=settings.method,
-            condition=settings.condition,
+            condition=getattr(plan.condition, "name", settings.condition),
             label=self.labels[plan.label],
             device=str(self.device),
             before=top_k(clean_logits, self.labels),
@@ -201,8 +217,8 @@ class Protector:
         start = None
         for attempt in range(1, VERIFY_ATTEMPTS + 1):
             outcome: AttackOutcome = run_attack(
-                self.model, image, budget, plan.objective, condition,
-                max_iter=settings.max_iter, start=start, generator=generator,
+                self.attack_model, image, budget, plan.objective, transfer.confident(condition, settings.confidence),
+                max_iter=settings.max_iter, optimiser=transfer.loop_optimiser(settings), start=start, generator=generator,
                 through=through, on_iteration=on_iteration, should_stop=should_stop,
             )
             record.iterations += outcome.iterations
@@ -224,11 +240,13 @@ class Protector:
         record.after = top_k(saved_logits, self.labels)
         if plan.report_after is not None:
             record.extra.update(plan.report_after(saved_logits))
+        record.extra.update(robustness_checks(self.model, condition, saved.rgb, self.device))
         record.success = verified
         record.status = "protected" if verified else "failed"
         record.verdict = (
             f"Protected: {condition.describe(self.labels)}" if verified
-            else f"Not protected: '{record.label}' is still predicted after {record.iterations} iterations"
+            else f"Not protected: not yet true that {condition.describe(self.labels)} "
+            f"after {record.iterations} iterations"
         )
         self._measure(record, source.rgb, saved.rgb, budget_l1)
         record.seconds = round(time.perf_counter() - started, 3)

@@ -73,11 +73,33 @@ class Top1Margin(Condition):
         )
 
 
-CONDITION_NAMES = ("top1", "top5", "top1-margin")
+@dataclass(frozen=True)
+class SemanticMismatch(Condition):
+    """No top-k prediction is semantically related to the label (Zhao, Dang, Larson).
+
+    `related` is the label's neighbourhood R(label) (pixelguard.semantics); the label itself
+    always counts as related.
+    """
+
+    related: frozenset[int] = frozenset()
+    k: int = 5
+
+    name = "semantic"
+
+    def __call__(self, logits: torch.Tensor) -> torch.Tensor:
+        top = logits.topk(min(self.k, logits.shape[-1]), dim=-1).indices
+        related = torch.tensor(sorted(self.related | {self.label}), device=logits.device)
+        return ~torch.isin(top, related).any(dim=-1)
+
+    def describe(self, labels: list[str]) -> str:
+        return f"none of the top {self.k} predictions is related to '{labels[self.label]}'"
 
 
-def make_condition(name: str, label: int, k: int = 5) -> Condition:
-    """Build a condition from its command-line name."""
+CONDITION_NAMES = ("top1", "top5", "top1-margin", "semantic")
+
+
+def make_condition(name: str, label: int, k: int = 5, related: frozenset[int] = frozenset()) -> Condition:
+    """Build a condition from its command-line name (`related`: the label's neighbourhood, for semantic)."""
     if name == "top1":
         return NotInTopK(label, k=1)
     if name == "top5":
@@ -86,6 +108,8 @@ def make_condition(name: str, label: int, k: int = 5) -> Condition:
         return NotInTopK(label, k=k)
     if name == "top1-margin":
         return Top1Margin(label)
+    if name == "semantic":
+        return SemanticMismatch(label, related=frozenset(related), k=k)
     raise PixelGuardError(
         f"unknown condition '{name}'; choose one of: {', '.join(CONDITION_NAMES)}"
     )

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from pixelguard.attacks.base import AttackPlan, Method, PlanContext
 from pixelguard.attacks.conditions import make_condition
 from pixelguard.labels import find_label
+from pixelguard.semantics import related_report
 
 # m = 24/255, measured (README "Choosing the strength"): the thesis' 11/255 was set on 256 px
 # images; at native resolution the max-scaled map leaves most pixels' budget under one 8-bit
@@ -56,5 +57,13 @@ class ColourVarianceMethod(Method):
 
     def plan(self, context: PlanContext) -> AttackPlan:
         label = label_to_remove(context)
+        if context.settings.condition == "semantic":
+            # Imported here: the semantic plan builds on this module's L1 term.
+            from pixelguard.attacks.semantic import semantic_plan
+
+            return semantic_plan(context, label)
         objective = ColourVarianceObjective(label, context.budget_l1, context.settings.l1)
-        return AttackPlan(objective, make_condition(context.settings.condition, label), label)
+        return AttackPlan(
+            objective, make_condition(context.settings.condition, label), label,
+            report_after=related_report(context.model, label, context.settings.k),
+        )

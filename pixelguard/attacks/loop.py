@@ -8,7 +8,7 @@ early stopping, progress and cancellation (ALGORITHMS.md section 3, Algorithm 1)
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Callable, Literal, Protocol
 
 import torch
 
@@ -19,9 +19,48 @@ from pixelguard.attacks.conditions import Condition
 DEFAULT_LEARNING_RATE = 2 / 255
 
 
+# Keeps atanh(2x - 1) finite for pixels at 0 or 255.
+_TANH_LIMIT = 1 - 1e-6
+
+
+@dataclass(frozen=True)
+class Optimiser:
+    """How the loop steps: the optimiser, its learning rate, and the space it works in.
+
+    Adam on the perturbation v is Algorithm 1 (the default). tanh_space optimises w in
+    x' = (tanh(w + atanh(2x - 1)) + 1) / 2 instead (Carlini-Wagner; TkMIA), so steps shrink
+    near black and white. Either way the budget projection and the 8-bit quantisation apply to
+    v = x' - x after every step.
+    """
+
+    kind: Literal["adam", "sgd", "mi"] = "adam"
+    lr: float = DEFAULT_LEARNING_RATE
+    momentum: float = 0.0  # sgd and mi (momentum-iterative sign steps, pixelguard.transfer)
+    tanh_space: bool = False
+    translation_invariant: bool = False  # mi only: TI gradient smoothing
+
+    def build(self, parameter: torch.Tensor) -> torch.optim.Optimizer:
+        if self.kind == "sgd":
+            return torch.optim.SGD([parameter], lr=self.lr, momentum=self.momentum)
+        if self.kind == "mi":
+            from pixelguard.transfer import MomentumIterative  # transfer builds on the attacks package
+
+            return MomentumIterative([parameter], lr=self.lr, momentum=self.momentum,
+                                     translation_invariant=self.translation_invariant)
+        return _adam(parameter, self.lr)
+
+
+ADAM = Optimiser()
+
+
 class Objective(Protocol):
-    def __call__(self, logits: torch.Tensor, perturbation: torch.Tensor) -> torch.Tensor:
-        """Scalar loss to minimise, given the logits of the perturbed image."""
+    """Scalar loss to minimise, given the logits of the perturbed image and v = x' - x.
+
+    An objective may carry an `optimiser` attribute (an Optimiser) to say how the loop should
+    minimise it; without one the loop uses ADAM.
+    """
+
+    def __call__(self, logits: torch.Tensor, perturbation: torch.Tensor) -> torch.Tensor: ...
 
 
 class AttackCancelled(Exception):
@@ -49,6 +88,20 @@ def random_start(
     return (noise.to(budget.device) * 0.02 - 0.01) * budget
 
 
+class _TanhSpace:
+    """The map between w and v = x' - x, with w = 0 at the clean image."""
+
+    def __init__(self, image: torch.Tensor):
+        self.image = image
+        self.offset = torch.atanh((2 * image - 1).clamp(-_TANH_LIMIT, _TANH_LIMIT))
+
+    def perturbation(self, parameter: torch.Tensor) -> torch.Tensor:
+        return (torch.tanh(parameter + self.offset) + 1) / 2 - self.image
+
+    def parameter(self, perturbation: torch.Tensor) -> torch.Tensor:
+        return torch.atanh((2 * (self.image + perturbation) - 1).clamp(-_TANH_LIMIT, _TANH_LIMIT)) - self.offset
+
+
 def _adam(parameter: torch.Tensor, lr: float) -> torch.optim.Optimizer:
     # The fused kernel is ~5x faster on a 12 MP perturbation; not every device has it.
     if parameter.device.type in ("cpu", "cuda"):
@@ -64,7 +117,7 @@ def run_attack(
     condition: Condition,
     *,
     max_iter: int = 100,
-    lr: float = DEFAULT_LEARNING_RATE,
+    optimiser: Optimiser | None = None,
     start: torch.Tensor | None = None,
     generator: torch.Generator | None = None,
     through: Callable[[torch.Tensor], torch.Tensor] | None = None,
@@ -74,12 +127,14 @@ def run_attack(
     """Optimise a perturbation v with |v| <= budget until `condition` holds.
 
     image: (3,H,W) in [0,1] on the 8-bit grid. budget: (H,W) or (3,H,W) per-pixel bound pT.
+    optimiser: how to step; default: the objective's own `optimiser`, else ADAM.
     start: a perturbation to continue from (e.g. after a failed verification); default is
     the random start of Algorithm 1. through: what saving does to the pixels (e.g. a real
     JPEG encode and decode), not differentiable: the model sees its output and the gradient
     passes straight through, so the condition is met on what will be written.
     on_iteration(i, max_iter) reports progress; should_stop() cancels.
     """
+    optimiser = optimiser or getattr(objective, "optimiser", ADAM)
     budget = budget.expand_as(image)
     lower = -budget
     if start is None:
@@ -87,13 +142,16 @@ def run_attack(
     else:
         perturbation = start.detach().clone().clamp_(lower, budget)
         quantise_toward_zero_(perturbation)
-    perturbation.requires_grad_(True)
-    optimiser = _adam(perturbation, lr)
+    space = _TanhSpace(image) if optimiser.tanh_space else None
+    parameter = perturbation if space is None else space.parameter(perturbation)
+    parameter.requires_grad_(True)
+    stepper = optimiser.build(parameter)
 
     iteration = 0
     while True:
         if should_stop is not None and should_stop():
             raise AttackCancelled
+        perturbation = parameter if space is None else space.perturbation(parameter)
         adversarial = (image + perturbation).clamp(0, 1)
         seen = adversarial
         if through is not None:
@@ -104,12 +162,15 @@ def run_attack(
         if iteration >= max_iter:
             return AttackOutcome(_on_grid(adversarial), False, iteration, logits.detach()[0])
         loss = objective(logits, perturbation)
-        optimiser.zero_grad(set_to_none=True)
+        stepper.zero_grad(set_to_none=True)
         loss.backward()
-        optimiser.step()
+        stepper.step()
         with torch.no_grad():
-            perturbation.clamp_(lower, budget)
-            quantise_toward_zero_(perturbation)
+            projected = parameter if space is None else space.perturbation(parameter)
+            projected.clamp_(lower, budget)
+            quantise_toward_zero_(projected)
+            if space is not None:
+                parameter.copy_(space.parameter(projected))
         iteration += 1
         if on_iteration is not None:
             on_iteration(iteration, max_iter)

@@ -16,6 +16,7 @@ SUBCOMMANDS = {
     "models": "models",
     "inspect": "inspect",
     "threshold-map": "threshold_map",
+    "evaluate": "evaluate",
 }
 
 

@@ -16,6 +16,8 @@ from pixelguard.imageio import METADATA_POLICIES, OUTPUT_FORMATS
 from pixelguard.attacks import METHODS
 from pixelguard.protect import ProtectionRecord, Protector, ProtectSettings, plan_jobs, protect_batch
 from pixelguard.report import check_report_path, write_report
+from pixelguard.tagging import tag_indices
+from pixelguard.transfer import ENSEMBLE_PRESETS, LOSSES, is_ensemble_spec, load_models, transfer_preset
 
 DEFAULTS = ProtectSettings()
 
@@ -45,16 +47,40 @@ def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--privacy-target", action="store_true",
                         help="labelfool: choose a target semantically far from the true label")
     parser.add_argument("--hide", default="", metavar="LABEL,...", help="tkmia: comma-separated tags to hide")
+    add_transfer_arguments(parser)
+
+
+def add_transfer_arguments(parser: argparse.ArgumentParser) -> None:
+    """Transfer to unseen classifiers and robustness to uploads (docs/transfer-and-robustness.md)."""
+    group = parser.add_argument_group("transfer and robustness (--model also takes 'a,b,c' or "
+                                      f"{', '.join(ENSEMBLE_PRESETS)} for an ensemble)")
+    group.add_argument("--transfer", action="store_true",
+                       help="published transfer settings: MI + TI + DI, margin loss, step 2/255, 300 iterations")
+    group.add_argument("--momentum", type=float, default=DEFAULTS.momentum,
+                       help="momentum-iterative sign steps with this momentum instead of Adam (0: off)")
+    group.add_argument("--ti", action="store_true", help="translation-invariant gradient smoothing (needs --momentum)")
+    group.add_argument("--di", action="store_true", help="input diversity: random resize and padding each step")
+    group.add_argument("--loss", default=DEFAULTS.loss, choices=LOSSES,
+                       help="cvpire's loss: cross-entropy or logit margin (default: %(default)s)")
+    group.add_argument("--confidence", type=float, default=DEFAULTS.confidence,
+                       help="keep optimising until the label trails by this many logits (default: %(default)s)")
+    group.add_argument("--eot", action="store_true",
+                       help="optimise over upload transforms: JPEG, downscaling to 2048/1080 px, small crops")
+    group.add_argument("--relational-mask", action="store_true",
+                       help="change only the pixels the relational mask selects (KAA+ER; always on for kaa)")
 
 
 def settings_from(args: argparse.Namespace) -> ProtectSettings:
-    return ProtectSettings(
+    settings = ProtectSettings(
         model=args.model, method=args.method, condition=args.condition, strength=args.strength,
         l1=args.l1, max_iter=args.max_iter, label=args.label, format=args.format,
         jpeg_quality=args.jpeg_quality, metadata=args.metadata, device=args.device, seed=args.seed,
         k=args.k, target=args.target, privacy_target=args.privacy_target,
         hide=tuple(label.strip() for label in args.hide.split(",") if label.strip()),
+        momentum=args.momentum, ti=args.ti, di=args.di, loss=args.loss, confidence=args.confidence,
+        eot=args.eot, relational_mask=args.relational_mask,
     )
+    return transfer_preset(settings) if args.transfer else settings
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -117,7 +143,10 @@ def run(args: argparse.Namespace) -> int:
 def protect_with_progress(jobs, settings: ProtectSettings, args: argparse.Namespace) -> int:
     quiet = getattr(args, "quiet", False)
     settings.validate()
-    protector = Protector(settings, model=model_from_args(args, resolve_device(settings.device)))
+    device = resolve_device(settings.device)
+    model = load_models(settings.model, device) if is_ensemble_spec(settings.model) else model_from_args(args, device)
+    protector = Protector(settings, model=model)
+    tag_indices(protector.labels, settings.hide)  # a misspelt tag fails once, before any photo
     records: list[dict] = []
     # disable=None: bars only on a terminal, so logs and pipes get clean lines.
     batch_bar = tqdm(total=len(jobs), unit="photo", desc="photos", disable=True if quiet or len(jobs) == 1 else None,

@@ -1,0 +1,45 @@
+"""TkML-AP-U, the baseline TkMIA is compared with (Hu et al., ICCV 2021).
+
+Untargeted top-k attack: push every relevant tag Y out of the top k, with the average-top-K
+loss over psi^Y_j = max_{y in Y} f_y - f_j, K = m - k. Same optimiser, lambda, budget and
+loop as TkMIA (the TkMIA authors' protocol), so only the loss differs. Its condition is
+TkMIA's: the tags to hide have left the top k; without --hide they are all of Y.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+
+from pixelguard.attacks.base import AttackPlan, Method, PlanContext
+from pixelguard.attacks.loop import Optimiser
+from pixelguard.attacks.tkmia import DEFAULT_L2_WEIGHT, TKMIA_OPTIMISER, area_scale, average_top, checked_k, tag_plan
+from pixelguard.tagging import select_tags, tag_indices
+
+
+@dataclass
+class TopKUntargetedObjective:
+    """lambda*||v||^2 + area_scale * ATk_{m-k}(psi^Y): the best relevant score - the bottom m-k mean."""
+
+    relevant: tuple[int, ...]
+    k: int
+    l2_weight: float = DEFAULT_L2_WEIGHT
+    optimiser: ClassVar[Optimiser] = TKMIA_OPTIMISER
+
+    def __call__(self, logits: torch.Tensor, perturbation: torch.Tensor) -> torch.Tensor:
+        top_relevant = logits[:, list(self.relevant)].max(dim=-1, keepdim=True).values
+        loss = average_top(top_relevant - logits, logits.shape[-1] - self.k)
+        return area_scale(perturbation) * loss.sum() + self.l2_weight * perturbation.square().sum()
+
+
+class TopKUntargetedMethod(Method):
+    name = "tkml-ap"
+    summary = "push all of the photo's top-k tags out of the top k (TkML-AP-U baseline)"
+
+    def plan(self, context: PlanContext) -> AttackPlan:
+        k = checked_k(context)
+        hidden = tag_indices(context.labels, context.settings.hide) or context.clean_logits.topk(k).indices.tolist()
+        selection = select_tags(context.labels, context.clean_logits, hidden, k)
+        return tag_plan(context, selection, TopKUntargetedObjective(selection.relevant, k))

@@ -1,0 +1,416 @@
+"""Transfer to unseen classifiers and robustness to uploads (ALGORITHMS.md section 7).
+
+Everything here plugs into the shared attack loop without changing it:
+- model wrappers the loop attacks instead of the plain model: `Ensemble` (average logits of
+  several classifiers), `InputDiversity` (DI) and `UploadTransforms` (EOT over JPEG, downscaling
+  and small crops);
+- `MomentumIterative`, the MI optimiser with optional TI gradient smoothing;
+- `MarginObjective`, the logit-margin loss;
+- `ConfidentCondition`, a stricter stop for the loop so a protection keeps a margin to spare.
+
+Images are (B,3,H,W) in [0,1] at native resolution; each classifier resizes internally.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import nn
+
+from pixelguard import imageio
+from pixelguard.attacks.conditions import Condition, NotInTopK, SemanticMismatch
+from pixelguard.attacks.loop import Optimiser
+from pixelguard.errors import PixelGuardError
+
+if TYPE_CHECKING:
+    from pixelguard.attacks.base import AttackPlan, PlanContext
+    from pixelguard.protect import ProtectSettings
+
+# Named ensembles for --model; only models that work offline, so the presets always load.
+ENSEMBLE_PRESETS: dict[str, tuple[str, ...]] = {
+    "imagenet-ensemble": ("efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2"),
+}
+
+# Section 7's published settings (Linf eps 16/255 becomes the pT budget, see the docs).
+TRANSFER_STEP = 2 / 255
+TRANSFER_ITERATIONS = 300
+TRANSFER_MOMENTUM = 1.0
+# The loop stops only once the label trails by this many logits (measured: docs).
+TRANSFER_CONFIDENCE = 10.0
+DI_PROBABILITY = 0.7
+DI_GROWTH = 1.1  # resize to [s, 1.1 s], pad to 1.1 s
+# DI works on a copy downscaled to this shorter side: above every registry model's resize
+# (256..292 px), so no model loses detail, and cheap at any photo size.
+DI_WORKING_SIZE = 320
+# TI: the 5x5 Gaussian at points linspace(-3, 3, 5) is defined at the model's input
+# resolution; at native resolution the kernel is stretched by photo side / this reference.
+TI_POINTS = 5
+TI_REFERENCE_SIDE = 224
+
+# EOT: what uploads do. Long sides platforms downscale to, JPEG qualities they re-encode at,
+# and how much of each side a small crop keeps.
+UPLOAD_LONG_SIDES = (2048, 1080)
+EOT_JPEG_QUALITIES = (60, 95)
+EOT_CROP_KEEP = 0.9
+
+
+def ensemble_member_names(spec: str) -> list[str]:
+    """'a,b,c' or a preset name -> the model names (one name -> a list of one)."""
+    if spec in ENSEMBLE_PRESETS:
+        return list(ENSEMBLE_PRESETS[spec])
+    names = [name.strip() for name in spec.split(",") if name.strip()]
+    if not names:
+        raise PixelGuardError("--model needs at least one model name")
+    if len(set(names)) != len(names):
+        raise PixelGuardError(f"--model lists a model twice: {spec}")
+    return names
+
+
+def is_ensemble_spec(spec: str) -> bool:
+    return len(ensemble_member_names(spec)) > 1
+
+
+class Ensemble(nn.Module):
+    """Average of several classifiers' logits; each member preprocesses the photo its own way."""
+
+    def __init__(self, members: list[nn.Module]):
+        super().__init__()
+        if len(members) < 2:
+            raise PixelGuardError("an ensemble needs at least two models")
+        labels = list(members[0].labels)
+        for member in members[1:]:
+            if list(member.labels) != labels:
+                raise PixelGuardError(
+                    f"models {_name(members[0])} and {_name(member)} have different labels "
+                    f"({len(labels)} vs {len(member.labels)} classes); an ensemble needs one label set, "
+                    "e.g. ImageNet models together"
+                )
+        self.members = nn.ModuleList(members)
+        self.labels = labels
+        self.name = "+".join(_name(member) for member in members)
+        entries = [getattr(member, "entry", None) for member in members]
+        # The semantic relation only needs the label set, which the members share.
+        self.entry = entries[0] if all(entry is not None for entry in entries) else None
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return torch.stack([member(images) for member in self.members]).mean(dim=0)
+
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        """Every member's penultimate features, concatenated (B, sum of D)."""
+        return torch.cat([member.features(images) for member in self.members], dim=1)
+
+
+def _name(model: nn.Module) -> str:
+    return getattr(model, "name", type(model).__name__)
+
+
+def load_models(spec: str, device: str | torch.device = "cpu", progress=None, **model_file_options) -> nn.Module:
+    """One registry model / model file, or an Ensemble for 'a,b,c' or a preset name."""
+    from pixelguard.models import load_model
+
+    names = ensemble_member_names(spec)
+    if len(names) == 1:
+        return load_model(names[0], device=device, progress=progress, **model_file_options)
+    return Ensemble([load_model(name, device=device, progress=progress) for name in names])
+
+
+def _random_generator(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def _uniform(generator: torch.Generator, low: float, high: float) -> float:
+    return low + (high - low) * float(torch.rand((), generator=generator))
+
+
+def _randint(generator: torch.Generator, low: int, high: int) -> int:
+    """Uniform integer in [low, high]."""
+    return int(torch.randint(low, high + 1, (), generator=generator))
+
+
+def _resize(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    if size == tuple(images.shape[-2:]):
+        return images
+    return F.interpolate(images, size=size, mode="bicubic", align_corners=False, antialias=True).clamp(0, 1)
+
+
+def downscale(images: torch.Tensor, long_side: int) -> torch.Tensor:
+    """Antialiased, differentiable downscale so the long side is at most `long_side` (never upscales)."""
+    height, width = images.shape[-2:]
+    if max(height, width) <= long_side:
+        return images
+    scale = long_side / max(height, width)
+    return _resize(images, (max(1, round(height * scale)), max(1, round(width * scale))))
+
+
+class InputDiversity(nn.Module):
+    """DI (Xie et al.): with probability p, resize to a random size in [s, 1.1 s] and zero-pad to
+    1.1 s at a random offset, then classify. s = the photo downscaled to DI_WORKING_SIZE."""
+
+    def __init__(self, model: nn.Module, probability: float = DI_PROBABILITY, seed: int = 0,
+                 working_size: int = DI_WORKING_SIZE):
+        super().__init__()
+        self.model = model
+        self.labels = model.labels
+        self.probability = probability
+        self.working_size = working_size
+        self.generator = _random_generator(seed)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if _uniform(self.generator, 0, 1) >= self.probability:
+            return self.model(images)
+        height, width = images.shape[-2:]
+        scale = min(1.0, self.working_size / min(height, width))
+        base = (max(1, round(height * scale)), max(1, round(width * scale)))
+        canvas = (math.ceil(base[0] * DI_GROWTH), math.ceil(base[1] * DI_GROWTH))
+        growth = _uniform(self.generator, 1.0, DI_GROWTH)
+        size = (min(canvas[0], round(base[0] * growth)), min(canvas[1], round(base[1] * growth)))
+        top = _randint(self.generator, 0, canvas[0] - size[0])
+        left = _randint(self.generator, 0, canvas[1] - size[1])
+        resized = _resize(images, size)
+        padded = F.pad(resized, (left, canvas[1] - size[1] - left, top, canvas[0] - size[0] - top))
+        return self.model(padded)
+
+
+def jpeg_round_trip(rgb: np.ndarray, quality: int) -> np.ndarray:
+    """HxWx3 uint8 after a real JPEG encode and decode (Pillow defaults: 4:2:0, as uploads use)."""
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, format="JPEG", quality=quality)
+    buffer.seek(0)
+    with Image.open(buffer) as decoded:
+        return np.asarray(decoded.convert("RGB"))
+
+
+def straight_through_jpeg(images: torch.Tensor, quality: int) -> torch.Tensor:
+    """The real JPEG round trip in the forward pass, the identity in the backward pass (BPDA)."""
+    decoded = torch.stack([
+        imageio.rgb_to_tensor(jpeg_round_trip(imageio.tensor_to_rgb(image), quality)) for image in images
+    ]).to(images.device)
+    return images + (decoded - images).detach()
+
+
+def random_crop(images: torch.Tensor, generator: torch.Generator, keep: float = EOT_CROP_KEEP) -> torch.Tensor:
+    """A crop keeping a random fraction in [keep, 1] of each side, at a random place."""
+    height, width = images.shape[-2:]
+    crop_h = _randint(generator, max(1, math.ceil(height * keep)), height)
+    crop_w = _randint(generator, max(1, math.ceil(width * keep)), width)
+    top = _randint(generator, 0, height - crop_h)
+    left = _randint(generator, 0, width - crop_w)
+    return images[..., top : top + crop_h, left : left + crop_w]
+
+
+class UploadTransforms(nn.Module):
+    """EOT over what an upload does: the logits averaged over the photo as it is plus, each
+    forward pass, a fresh random draw of each upload transform (differentiable throughout):
+    - a downscale to a typical upload size (2048 or 1080 px long side) followed by JPEG;
+    - JPEG at a random quality in [60, 95] (straight-through around the real encoder);
+    - a small random crop (at least 90 % of each side kept).
+    Keeping the untransformed view means the loop never trades the saved file for the others.
+    """
+
+    def __init__(self, model: nn.Module, seed: int = 0):
+        super().__init__()
+        self.model = model
+        self.labels = model.labels
+        self.generator = _random_generator(seed)
+
+    def views(self, images: torch.Tensor) -> list[torch.Tensor]:
+        quality = _randint(self.generator, *EOT_JPEG_QUALITIES)
+        long_side = UPLOAD_LONG_SIDES[_randint(self.generator, 0, len(UPLOAD_LONG_SIDES) - 1)]
+        resized_quality = _randint(self.generator, *EOT_JPEG_QUALITIES)
+        return [
+            images,
+            straight_through_jpeg(images, quality),
+            straight_through_jpeg(downscale(images, long_side), resized_quality),
+            random_crop(images, self.generator),
+        ]
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return torch.stack([self.model(view) for view in self.views(images)]).mean(dim=0)
+
+
+def gaussian_kernel_1d(scale: float = 1.0, points: int = TI_POINTS) -> torch.Tensor:
+    """TI's Gaussian at linspace(-3, 3, points), stretched to round(points * scale) taps (odd),
+    normalised to sum 1. Separable: the 2-D kernel is its outer product."""
+    taps = 2 * int(points * max(scale, 1.0) // 2) + 1
+    x = torch.linspace(-3, 3, taps)
+    kernel = torch.exp(-x**2 / 2)
+    return kernel / kernel.sum()
+
+
+def smooth_gradient(gradient: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    """Depthwise separable convolution of a (3,H,W) or (B,3,H,W) gradient, zero padding."""
+    batched = gradient.dim() == 4
+    grid = gradient if batched else gradient.unsqueeze(0)
+    channels = grid.shape[1]
+    kernel = kernel.to(grid)
+    half = kernel.numel() // 2
+    vertical = kernel.view(1, 1, -1, 1).expand(channels, 1, -1, 1)
+    horizontal = kernel.view(1, 1, 1, -1).expand(channels, 1, 1, -1)
+    grid = F.conv2d(grid, vertical, padding=(half, 0), groups=channels)
+    grid = F.conv2d(grid, horizontal, padding=(0, half), groups=channels)
+    return grid if batched else grid[0]
+
+
+def ti_scale(shape: torch.Size, reference_side: int = TI_REFERENCE_SIDE) -> float:
+    """How many native pixels one model-input pixel spans (>= 1): the photo's shorter side over
+    the model's input side. TI acts at model resolution, so its kernel is stretched by this."""
+    return max(1.0, min(shape[-2:]) / reference_side)
+
+
+class MomentumIterative(torch.optim.Optimizer):
+    """MI-FGSM (Dong et al.) as a minimiser: g <- mu g + grad / ||grad||_1; p <- p - lr sign(g).
+
+    With `translation_invariant`, the gradient is first smoothed by TI's Gaussian (Dong et al.
+    2019), stretched to act at the model's input resolution (ti_scale).
+    """
+
+    def __init__(self, params, lr: float = TRANSFER_STEP, momentum: float = TRANSFER_MOMENTUM,
+                 translation_invariant: bool = False):
+        super().__init__(params, {"lr": lr, "momentum": momentum, "translation_invariant": translation_invariant})
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None if closure is None else closure()
+        for group in self.param_groups:
+            for parameter in group["params"]:
+                if parameter.grad is None:
+                    continue
+                gradient = parameter.grad
+                if group["translation_invariant"] and gradient.dim() >= 3:
+                    gradient = smooth_gradient(gradient, gaussian_kernel_1d(ti_scale(gradient.shape)))
+                gradient = gradient / gradient.abs().mean().clamp_min(1e-12)
+                state = self.state[parameter]
+                if "velocity" not in state:
+                    state["velocity"] = torch.zeros_like(parameter)
+                velocity = state["velocity"].mul_(group["momentum"]).add_(gradient)
+                parameter.sub_(velocity.sign(), alpha=group["lr"])
+        return loss
+
+
+def condition_rank(condition: Condition) -> int:
+    """How many classes the label must fall behind for the condition (top-k's k)."""
+    return condition.k if isinstance(condition, (NotInTopK, SemanticMismatch)) else 1
+
+
+def label_margin(logits: torch.Tensor, label: int, rank: int) -> torch.Tensor:
+    """z_label - (rank-th largest logit among the other classes), per row of (B,C) logits.
+
+    Negative exactly when the label is out of the top `rank`."""
+    others = logits.clone()
+    others[:, label] = float("-inf")
+    threshold = others.topk(min(rank, logits.shape[-1] - 1), dim=-1).values[:, -1]
+    return logits[:, label] - threshold
+
+
+@dataclass
+class MarginObjective:
+    """The logit-margin loss (untargeted Logit/CW loss): margin of the label over the k-th other
+    class, minimised, plus the same L1 term as the colour-variance objective."""
+
+    label: int
+    rank: int
+    budget_l1: float
+    l1_weight: float = 0.0
+
+    def __call__(self, logits: torch.Tensor, perturbation: torch.Tensor) -> torch.Tensor:
+        loss = label_margin(logits, self.label, self.rank).mean()
+        if self.l1_weight:
+            loss = loss + self.l1_weight * perturbation.abs().sum() / self.budget_l1
+        return loss
+
+
+@dataclass(frozen=True)
+class ConfidentCondition(Condition):
+    """`base` holds and the label trails the rank-th other class by at least `confidence` logits.
+
+    Used only as the loop's stop: a protection that just scrapes past the local model rarely
+    transfers or survives JPEG, so the loop keeps pushing; verification uses `base`."""
+
+    base: Condition
+    rank: int
+    confidence: float
+
+    def __call__(self, logits: torch.Tensor) -> torch.Tensor:
+        return self.base(logits) & (label_margin(logits, self.label, self.rank) <= -self.confidence)
+
+    def describe(self, labels: list[str]) -> str:
+        return self.base.describe(labels)
+
+
+def confident(condition: Condition, confidence: float) -> Condition:
+    if confidence <= 0:
+        return condition
+    return ConfidentCondition(condition.label, condition, condition_rank(condition), confidence)
+
+
+# Conditions whose only aim is to push the label down, where the margin loss applies.
+MARGIN_CONDITIONS = ("top1", "top5", "top1-margin")
+MARGIN_METHODS = ("cvpire",)
+
+
+def margin_applies(settings: "ProtectSettings") -> bool:
+    return settings.method in MARGIN_METHODS and settings.condition in MARGIN_CONDITIONS
+
+
+def transfer_preset(settings: "ProtectSettings") -> "ProtectSettings":
+    """Section 7's published settings: MI (momentum 1) + TI + DI, step 2/255, 300 iterations,
+    the margin loss where it applies, no L1 term, and a confidence margin for the stop."""
+    return replace(
+        settings, momentum=TRANSFER_MOMENTUM, ti=True, di=True,
+        loss="margin" if margin_applies(settings) else settings.loss,
+        max_iter=max(settings.max_iter, TRANSFER_ITERATIONS), l1=0.0,
+        confidence=settings.confidence or TRANSFER_CONFIDENCE,
+    )
+
+
+def loop_optimiser(settings: "ProtectSettings") -> Optimiser | None:
+    """MI sign steps when a momentum is set; None leaves the choice to the method (Adam)."""
+    if settings.momentum <= 0:
+        return None
+    return Optimiser(kind="mi", lr=TRANSFER_STEP, momentum=settings.momentum, translation_invariant=settings.ti)
+
+
+def attack_model(model: nn.Module, settings: "ProtectSettings") -> nn.Module:
+    """What the loop attacks: the model behind DI and/or EOT (each view goes through DI)."""
+    if settings.di:
+        model = InputDiversity(model, seed=settings.seed)
+    if settings.eot:
+        model = UploadTransforms(model, seed=settings.seed)
+    return model
+
+
+def with_loss(plan: "AttackPlan", context: "PlanContext") -> "AttackPlan":
+    """The plan with the margin objective in place of its own when the settings ask for it."""
+    settings = context.settings
+    if settings.loss != "margin":
+        return plan
+    objective = MarginObjective(plan.label, condition_rank(plan.condition), context.budget_l1, settings.l1)
+    return replace(plan, objective=objective)
+
+
+LOSSES = ("ce", "margin")
+
+
+def validate_settings(settings: "ProtectSettings") -> None:
+    """The transfer and robustness options' own checks (ProtectSettings.validate calls this)."""
+    ensemble_member_names(settings.model)
+    if settings.loss not in LOSSES:
+        raise PixelGuardError(f"unknown loss '{settings.loss}'; choose one of: {', '.join(LOSSES)}")
+    if settings.loss == "margin" and not margin_applies(settings):
+        raise PixelGuardError(
+            f"--loss margin works with --method {'/'.join(MARGIN_METHODS)} and the conditions "
+            f"{', '.join(MARGIN_CONDITIONS)}"
+        )
+    if settings.momentum < 0:
+        raise PixelGuardError(f"--momentum must be 0 or more, got {settings.momentum}")
+    if settings.ti and settings.momentum <= 0:
+        raise PixelGuardError("--ti smooths the momentum-iterative steps: set --momentum too (or use --transfer)")
+    if settings.confidence < 0:
+        raise PixelGuardError(f"--confidence must be 0 or more, got {settings.confidence}")
