@@ -13,6 +13,7 @@ from pixelguard.errors import PixelGuardError
 SUBCOMMANDS = {
     "protect": "protect",
     "demo": "demo",
+    "gui": "gui",
     "models": "models",
     "inspect": "inspect",
     "threshold-map": "threshold_map",
