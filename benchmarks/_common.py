@@ -16,6 +16,24 @@ def real_photos() -> list[Path]:
     return sorted(p for p in PHOTOS.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES)
 
 
+def prepared_photos(folder: Path, max_side: int, count: int = 0) -> list[Path]:
+    """The first `count` shared photos (0: all) as PNGs, EXIF-upright, downscaled (Lanczos) to
+    max_side px on the long side when larger (0: native size). PNG so runs read what was made."""
+    from PIL import Image
+
+    from pixelguard import imageio
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for photo in real_photos()[: count or None]:
+        picture = Image.fromarray(imageio.load_image(photo).rgb)
+        if max_side and max(picture.size) > max_side:
+            picture.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+        paths.append(folder / f"{photo.stem}.png")
+        picture.save(paths[-1])
+    return paths
+
+
 def markdown_table(header: list[str], rows: list[list]) -> str:
     def cell(value) -> str:
         return f"{value:.4f}" if isinstance(value, float) else str(value)

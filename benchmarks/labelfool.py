@@ -20,8 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import SHARED, markdown_table, real_photos
-from PIL import Image
+from _common import SHARED, markdown_table, prepared_photos
 
 from pixelguard import imageio
 from pixelguard.models.datapacks import seed_cache_from
@@ -39,19 +38,6 @@ RUNS = {
 }
 
 
-def prepared_photos(folder: Path, count: int, max_side: int) -> list[Path]:
-    """The shared photos as PNGs, downscaled to max_side px on the long side when larger."""
-    paths = []
-    for photo in real_photos()[: count or None]:
-        image = imageio.load_image(photo)
-        picture = Image.fromarray(image.rgb)
-        if max_side and max(picture.size) > max_side:
-            picture.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
-        path = folder / f"{photo.stem}.png"
-        picture.save(path)
-        paths.append(path)
-    return paths
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
@@ -66,7 +52,7 @@ def main() -> None:
     model, per_photo, summary = None, [], []
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as work:
-        photos = prepared_photos(Path(work), args.photos, args.max_side)
+        photos = prepared_photos(Path(work), args.max_side, args.photos)
         for run, (overrides, pick) in RUNS.items():
             base = ProtectSettings(format="png", max_iter=args.max_iter, device=args.device, **overrides)
             probe = Protector(base, model=model)

@@ -17,8 +17,7 @@ import tempfile
 from pathlib import Path
 
 import torch
-from _common import markdown_table, real_photos
-from PIL import Image
+from _common import markdown_table, prepared_photos
 
 from pixelguard import imageio
 from pixelguard.attacks import METHODS, AttackPlan, Method, PlanContext
@@ -48,17 +47,6 @@ class HiddenTagsColourVariance(Method):
         return tag_plan(context, selection, objective)
 
 
-def downscaled(photos: list[Path], side: int, folder: Path) -> list[Path]:
-    """Copies with the long side at most `side` px, as PNG (lossless, so the tests read what was made)."""
-    out = []
-    for path in photos:
-        image = Image.fromarray(imageio.load_image(path).rgb)
-        image.thumbnail((side, side), Image.Resampling.LANCZOS)
-        target = folder / f"{path.stem}.png"
-        image.save(target)
-        out.append(target)
-    return out
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
@@ -73,7 +61,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
         (scratch / "in").mkdir()
-        photos = downscaled(real_photos()[: args.photos or None], args.side, scratch / "in")
+        photos = prepared_photos(scratch / "in", args.side, args.photos)
         for k in (3, 5):
             for hidden_count in (1, 2):
                 for method in ("tkmia", "tkml-ap", HiddenTagsColourVariance.name):

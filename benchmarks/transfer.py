@@ -16,8 +16,7 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-from _common import SHARED, markdown_table, real_photos
-from PIL import Image
+from _common import SHARED, markdown_table, prepared_photos
 
 from pixelguard.evaluate import evaluate_model, upload_transforms
 from pixelguard.models import load_model
@@ -35,16 +34,6 @@ CONFIGS = {
 }
 JUDGES = ("efficientnet-lite1", "efficientnet-lite2")
 
-
-def prepared_photos(folder: Path, side: int, count: int) -> list[Path]:
-    paths = []
-    for photo in real_photos()[: count or None]:
-        with Image.open(photo) as image:
-            rgb = image.convert("RGB")
-            rgb.thumbnail((side, side), Image.Resampling.LANCZOS)
-            paths.append(folder / f"{photo.stem}.png")
-            rgb.save(paths[-1])
-    return paths
 
 
 def main() -> None:

@@ -130,7 +130,7 @@ def _as_chw(image: ImageLike) -> torch.Tensor:
     if isinstance(image, np.ndarray):
         if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
             raise ValueError(f"expected an HxWx3 uint8 array, got {image.dtype} {image.shape}")
-        return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)
+        return torch.from_numpy(np.require(image, requirements=["C", "W"])).permute(2, 0, 1)
     if image.dim() != 3 or image.shape[0] != 3 or not torch.is_floating_point(image):
         raise ValueError(f"expected a (3,H,W) float tensor in [0,1], got {image.dtype} {tuple(image.shape)}")
     return image.detach()

@@ -12,7 +12,7 @@ from pixelguard import imageio
 from pixelguard.attacks import METHODS
 from pixelguard.attacks.loop import Optimiser, _TanhSpace, run_attack
 from pixelguard.attacks.tkmia import TagsHidden, TkmiaObjective, average_top
-from pixelguard.attacks.tkml_ap import TopKUntargetedObjective
+from pixelguard.attacks.tkml_ap import top_k_untargeted_objective
 from pixelguard.cli import main
 from pixelguard.errors import PixelGuardError
 from pixelguard.protect import Job, Protector, ProtectSettings, protect_batch
@@ -87,7 +87,7 @@ def test_baseline_loss_pushes_every_relevant_label():
     logits = torch.randn(1, 20, generator=generator)
     relevant = tuple(logits[0].topk(3).indices.tolist())
     bottom = logits[0].sort(descending=True).values[3:].mean()
-    loss = TopKUntargetedObjective(relevant, k=3, l2_weight=0)(logits, ZERO)
+    loss = top_k_untargeted_objective(relevant, k=3, l2_weight=0)(logits, ZERO)
     assert float(loss) == pytest.approx(float(logits[0].max() - bottom), abs=1e-5)
 
 

@@ -8,30 +8,17 @@ TkMIA's: the tags to hide have left the top k; without --hide they are all of Y.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import ClassVar
-
-import torch
-
 from pixelguard.attacks.base import AttackPlan, Method, PlanContext
-from pixelguard.attacks.loop import Optimiser
-from pixelguard.attacks.tkmia import DEFAULT_L2_WEIGHT, TKMIA_OPTIMISER, area_scale, average_top, checked_k, tag_plan
+from pixelguard.attacks.tkmia import DEFAULT_L2_WEIGHT, TkmiaObjective, checked_k, tag_plan
 from pixelguard.tagging import select_tags, tag_indices
 
 
-@dataclass
-class TopKUntargetedObjective:
-    """lambda*||v||^2 + area_scale * ATk_{m-k}(psi^Y): the best relevant score - the bottom m-k mean."""
+def top_k_untargeted_objective(relevant: tuple[int, ...], k: int, l2_weight: float = DEFAULT_L2_WEIGHT) -> TkmiaObjective:
+    """lambda*||v||^2 + area_scale * ATk_{m-k}(psi^Y): the best relevant score - the bottom m-k mean.
 
-    relevant: tuple[int, ...]
-    k: int
-    l2_weight: float = DEFAULT_L2_WEIGHT
-    optimiser: ClassVar[Optimiser] = TKMIA_OPTIMISER
-
-    def __call__(self, logits: torch.Tensor, perturbation: torch.Tensor) -> torch.Tensor:
-        top_relevant = logits[:, list(self.relevant)].max(dim=-1, keepdim=True).values
-        loss = average_top(top_relevant - logits, logits.shape[-1] - self.k)
-        return area_scale(perturbation) * loss.sum() + self.l2_weight * perturbation.square().sum()
+    That is TkMIA's loss with every relevant tag hidden and none kept, so it is built as one.
+    """
+    return TkmiaObjective(hidden=tuple(relevant), kept=(), k=k, l2_weight=l2_weight)
 
 
 class TopKUntargetedMethod(Method):
@@ -42,4 +29,4 @@ class TopKUntargetedMethod(Method):
         k = checked_k(context)
         hidden = tag_indices(context.labels, context.settings.hide) or context.clean_logits.topk(k).indices.tolist()
         selection = select_tags(context.labels, context.clean_logits, hidden, k)
-        return tag_plan(context, selection, TopKUntargetedObjective(selection.relevant, k))
+        return tag_plan(context, selection, top_k_untargeted_objective(selection.relevant, k))
