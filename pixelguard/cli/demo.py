@@ -43,5 +43,10 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     settings.validate()
     status = protect_with_progress([job], settings, args)
-    print(f"original:  {job.input}\nprotected: {job.output}")
+    print(f"original:  {job.input}")
+    if job.output.exists():
+        print(f"protected: {job.output}")
+    if settings.condition != "semantic":
+        print("Tip: the label left the top 5, but a related one (another cat) may have taken its place. "
+              "`--condition semantic` keeps every related label out (it downloads the ImageNet hierarchy once).")
     return status
