@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from pixelguard import __version__
@@ -18,6 +19,7 @@ SUBCOMMANDS = {
     "inspect": "inspect",
     "threshold-map": "threshold_map",
     "evaluate": "evaluate",
+    "doctor": "doctor",
 }
 
 
@@ -48,3 +50,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("pixelguard: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into `head` and the like: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
