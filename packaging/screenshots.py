@@ -1,8 +1,12 @@
-"""Screenshots of every view of the PixelGuard window, at 1280x800 and 1920x1080.
+"""Screenshots of each view of the PixelGuard window, at 1280x800 and 1920x1080, for docs/gui.md.
 
-Run under a virtual display for a real window:  xvfb-run -a python packaging/screenshots.py
-(without a display it falls back to Qt's offscreen platform). Uses the real photos in
-../shared/photos and the default model; writes docs/screenshots/*.png.
+Run under a virtual X display so Qt draws a real (xcb) window:
+
+    xvfb-run -a -s "-screen 0 1920x1080x24" python packaging/screenshots.py
+
+Without a display it falls back to Qt's offscreen platform. It protects real photos from
+../shared/photos with the default model (settings and outputs go to a temporary folder, never
+the user's own) and writes docs/screenshots/<view>-<width>x<height>.png.
 """
 
 from __future__ import annotations
@@ -10,65 +14,119 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PHOTOS = ROOT.parent / "shared" / "photos"
 OUT = ROOT / "docs" / "screenshots"
-SIZES = {"1280x800": (1280, 800), "1920x1080": (1920, 1080)}
+SIZES = ((1280, 800), (1920, 1080))
+QUEUE = ("cat_720p.jpg", "kite_and_cold.jpg", "parrot.jpg", "owl.jpg", "grace_hopper.bmp", "hot_dog.jpg")
 
 
 def main() -> int:
+    if not PHOTOS.is_dir():
+        print(f"no photos at {PHOTOS}", file=sys.stderr)
+        return 1
     if not os.environ.get("DISPLAY"):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
+    from pixelguard.gui.icon import application_icon
     from pixelguard.gui.window import MainWindow
 
     app = QApplication(sys.argv[:1])
-    work = Path(tempfile.mkdtemp(prefix="pixelguard-screens-"))
+    app.setApplicationName("PixelGuard")
+    app.setWindowIcon(application_icon())
+    work = Path(tempfile.mkdtemp(prefix="pixelguard-screenshots-"))
     window = MainWindow(QSettings(str(work / "settings.ini"), QSettings.Format.IniFormat))
-    window.settings_panel.output.setText(str(work / "protected"))
-    window.show()
-    window.add_paths([PHOTOS / name for name in ("cat_720p.jpg", "grace_hopper.bmp", "parrot.jpg", "owl.jpg")])
-    window.queue.setCurrentRow(0)
-    window.queue.item(0).setSelected(True)
-    window.protect_selected()
-    wait(app, lambda: window.thread is None, 300)
-    wait(app, lambda: window.compare.right is not None, 60)
-    OUT.mkdir(parents=True, exist_ok=True)
-    for size_name, (width, height) in SIZES.items():
-        window.resize(width, height)
-        for index, tab in enumerate(("compare", "threshold-map", "perturbation")):
-            window.tabs.setCurrentIndex(index)
-            settle(app)
-            path = OUT / f"{tab}-{size_name}.png"
-            window.grab().save(str(path))
-            print(path)
-    window.tabs.setCurrentIndex(0)
-    window.zoom_button.setChecked(True)
-    settle(app)
-    window.grab().save(str(OUT / "compare-100-percent-1920x1080.png"))
-    window.close()
+    try:
+        shoot_views(app, window, work)
+    finally:
+        window.close()
     return 0
 
 
-def settle(app, rounds: int = 20) -> None:
-    import time
+def shoot_views(app, window, work: Path) -> None:
+    window.settings_panel.output.setText(str(work / "protected"))
+    window.show()
+    window.add_paths([PHOTOS / name for name in QUEUE])
 
-    for _ in range(rounds):
+    def select(row: int) -> None:
+        window.queue.setCurrentIndex(window.photos.index(row))
+        settle(app)
+
+    # One photo protected, to show the proof; later three more running, to show progress.
+    select(0)
+    window.protect([0])
+    wait(app, lambda: window.protect_thread is None, 300)
+    OUT.mkdir(parents=True, exist_ok=True)
+
+    def shoot(name: str, size: tuple[int, int]) -> None:
+        settle(app)
+        path = OUT / f"{name}-{size[0]}x{size[1]}.png"
+        window.grab().save(str(path))
+        print(path)
+
+    for size in SIZES:
+        window.resize(*size)
+        window.reset_layout()
+        select(0)
+        wait(app, lambda: window.viewer.change.first is not None, 120)
+        viewer = window.viewer
+        viewer.setCurrentIndex(viewer.COMPARE)
+        viewer.compare.split_button.click()
+        viewer.state.fit()
+        shoot("compare-split", size)
+        viewer.compare.side_by_side_button.click()
+        shoot("compare-side-by-side", size)
+        viewer.compare.split_button.click()
+        viewer.actual_pixels()
+        shoot("compare-100-percent", size)
+        viewer.state.fit()
+        viewer.setCurrentIndex(viewer.THRESHOLD_MAP)
+        shoot("threshold-map", size)
+        viewer.setCurrentIndex(viewer.PERTURBATION)
+        shoot("perturbation", size)
+        viewer.setCurrentIndex(viewer.COMPARE)
+        select(2)
+        wait(app, lambda: bool(window.predictions.before.labels()), 120)
+        shoot("before-protecting", size)
+
+        panel = window.settings_panel
+        panel.method.setCurrentIndex(panel.method.findData("tkmia"))
+        tags = panel.method_options["tkmia"]
+        wait(app, lambda: len(tags.boxes) == tags.k.value(), 120)
+        tags.boxes[0].setChecked(True)
+        shoot("tag-hiding", size)
+        panel.method.setCurrentIndex(panel.method.findData("cvpire"))
+
+    window.protect([1, 2, 3])
+    wait(app, lambda: window.running_row is not None and window.batch.current > 0, 300)
+    select(1)
+    for size in SIZES:
+        window.resize(*size)
+        window.reset_layout()
+        shoot("protecting", size)
+    window.cancel()
+    wait(app, lambda: window.protect_thread is None, 120)
+
+
+def settle(app, seconds: float = 0.4) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
         app.processEvents()
         time.sleep(0.02)
 
 
 def wait(app, done, seconds: float) -> None:
-    import time
-
     deadline = time.monotonic() + seconds
     while not done() and time.monotonic() < deadline:
         app.processEvents()
         time.sleep(0.05)
+    if not done():
+        raise SystemExit(f"timed out after {seconds} s")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pixelguard.gui import main
+    from pixelguard.gui import launch
 
-    return main(args.paths)
+    return launch(args.paths)

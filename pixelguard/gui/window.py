@@ -1,446 +1,715 @@
-"""The PixelGuard main window: queue, viewer, predictions and settings."""
+"""The PixelGuard main window: queue | viewer and predictions | settings, with menus and toolbar."""
 
 from __future__ import annotations
 
-import functools
-import time
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, QSize, Qt, QThread
-from PySide6.QtGui import QAction, QImageReader, QKeySequence, QPixmap
+from PySide6.QtCore import QSettings, QSize, Qt, QThread, QThreadPool, QUrl, Signal
+from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QKeySequence, QPalette, QPixmap
 from PySide6.QtWidgets import (
-    QFileDialog, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QMainWindow, QMessageBox,
-    QProgressBar, QProgressDialog, QPushButton, QScrollArea, QSplitter, QTabWidget, QToolBar,
-    QVBoxLayout, QWidget,
+    QAbstractItemView, QApplication, QFileDialog, QLabel, QListView, QMainWindow, QMenu, QMessageBox, QProgressBar,
+    QProgressDialog, QScrollArea, QSplitter, QStackedWidget, QStyle, QToolBar, QVBoxLayout, QWidget,
 )
 
 from pixelguard import __version__, imageio
 from pixelguard.errors import PixelGuardError
 from pixelguard.gui.icon import application_icon
-from pixelguard.gui.panels import PredictionsPanel, SettingsPanel, TagOptions
-from pixelguard.gui.viewer import ImageView, LegendBar, pixmap_from_rgb
-from pixelguard.gui.worker import ProtectWorker, run_in_background
-from pixelguard.models import load_model
-from pixelguard.preview import amplified_difference, threshold_heat_map
-from pixelguard.protect import Job
-from pixelguard.tagging import current_tags
-from pixelguard.threshold import heat_map_legend
+from pixelguard.gui.photo_queue import PhotoDelegate, PhotoItem, PhotoQueueModel, Status
+from pixelguard.gui.predictions import PredictionsPanel
+from pixelguard.gui.settings_panel import SettingsPanel
+from pixelguard.gui.viewer import ViewerTabs, ZOOM_STEP
+from pixelguard.gui.workers import (
+    BackgroundCall, BatchProgress, DownloadWorker, ModelCache, PreviewRequest, PreviewWorker, ProtectWorker, describe_seconds,
+)
+from pixelguard.models import list_models
+from pixelguard.protect import Job, ProtectionRecord
+from pixelguard.report import write_report
 
-THUMBNAIL = QSize(64, 48)
-PATH_ROLE = Qt.ItemDataRole.UserRole
-BASE_ROLE = Qt.ItemDataRole.UserRole + 1
-STATUS_ROLE = Qt.ItemDataRole.UserRole + 2
-RECORD_ROLE = Qt.ItemDataRole.UserRole + 3
 LICENCE = "Apache-2.0"
+PROGRESS_STEPS = 1000
 
 
-@functools.lru_cache(maxsize=2)
-def cached_model(name: str, device: str):
-    """One loaded model per (name, device) for previews such as the tag list."""
-    return load_model(name, device=device)
+class DropOverlay(QWidget):
+    """Shown over the window while files are dragged onto it."""
+
+    def __init__(self, parent: QWidget):
+        super().__init__(parent)
+        self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        label = QLabel("Drop photos or folders to add them to the queue")
+        label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        label.setStyleSheet("QLabel { background: rgba(37, 99, 235, 40); border: 3px dashed #2563eb; "
+                            "border-radius: 12px; color: #1e3a8a; font-size: 18pt; font-weight: bold; }")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(16, 16, 16, 16)
+        layout.addWidget(label)
+        self.hide()
+
+    def cover(self) -> None:
+        self.setGeometry(self.parentWidget().rect())
+        self.raise_()
+        self.show()
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, settings_store: QSettings | None = None):
+    preview_requested = Signal(object)  # PreviewRequest, to the preview thread
+
+    def __init__(self, store: QSettings | None = None):
         super().__init__()
-        self.store = settings_store or QSettings()
+        self.store = store if store is not None else QSettings()
         self.setWindowTitle("PixelGuard")
         self.setWindowIcon(application_icon())
         self.setAcceptDrops(True)
-        self.resize(1280, 800)
-        self.thread: QThread | None = None
-        self.worker: ProtectWorker | None = None
+        self.models = ModelCache()
+        self.protect_thread: QThread | None = None
+        self.protect_worker: ProtectWorker | None = None
+        self.download_thread: QThread | None = None
+        self.download_worker: DownloadWorker | None = None
         self.download_dialog: QProgressDialog | None = None
-        self._run_started = 0.0
-        self._run_done = 0
-        self._run_total = 0
-        self._tasks = []  # keep background tasks alive until they report
+        self.batch: BatchProgress | None = None
+        self.batch_counts: dict[str, int] = {}
+        self.running_row: int | None = None
+        self.generation = 0
 
-        self.queue = QListWidget()
-        self.queue.setIconSize(THUMBNAIL)
-        self.queue.setSelectionMode(QListWidget.SelectionMode.ExtendedSelection)
-        self.queue.currentItemChanged.connect(lambda *_: self.show_selected())
-        self.queue.setMinimumWidth(220)
-
-        self.compare = ImageView()
-        self.compare.placeholder = "Open photos (Ctrl+O) or drop them here"
-        self.heat_map = ImageView()
-        self.heat_map.placeholder = "The threshold map appears when a photo is selected"
-        self.perturbation = ImageView()
-        self.perturbation.placeholder = "The change appears after protecting"
-        self.perturbation_note = QLabel("")
-        self.tabs = QTabWidget()
-        self.tabs.addTab(self._compare_tab(), "Compare")
-        self.tabs.addTab(self._heat_map_tab(), "Threshold map")
-        self.tabs.addTab(self._perturbation_tab(), "Perturbation")
+        self.photos = PhotoQueueModel(self)
+        self.queue = QListView()
+        self.queue.setModel(self.photos)
+        self.queue.setItemDelegate(PhotoDelegate(self.queue))
+        self.queue.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.queue.setUniformItemSizes(True)
+        self.queue.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.queue.customContextMenuRequested.connect(self._queue_menu)
+        self.queue.selectionModel().currentChanged.connect(lambda *_: self.show_current())
+        self.queue.selectionModel().selectionChanged.connect(lambda *_: self.update_actions())
+        self.viewer = ViewerTabs()
         self.predictions = PredictionsPanel()
-
         self.settings_panel = SettingsPanel()
-        self.settings_panel.load(self.store, str(Path.home() / "PixelGuard protected"))
-        self.settings_panel.method_changed.connect(lambda *_: self.refresh_tags())
-        scroll = QScrollArea()
-        scroll.setWidget(self.settings_panel)
-        scroll.setWidgetResizable(True)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setMinimumWidth(300)
+        self.settings_panel.load(self.store)
 
-        centre = QSplitter(Qt.Orientation.Vertical)
-        centre.addWidget(self.tabs)
-        centre.addWidget(self.predictions)
-        centre.setStretchFactor(0, 3)
-        centre.setStretchFactor(1, 1)
-        splitter = QSplitter()
-        splitter.addWidget(self.queue)
-        splitter.addWidget(centre)
-        splitter.addWidget(scroll)
-        splitter.setStretchFactor(1, 1)
-        splitter.setSizes([240, 700, 340])
-        self.setCentralWidget(splitter)
-
-        self.progress = QProgressBar()
-        self.progress.setMaximumWidth(260)
-        self.progress.hide()
-        self.eta = QLabel("")
-        self.statusBar().addPermanentWidget(self.eta)
-        self.statusBar().addPermanentWidget(self.progress)
-        self._make_actions()
+        self._build_layout()
+        self._build_actions()
+        self._build_status_bar()
+        self._start_preview_thread()
+        self.settings_panel.preview_settings_changed.connect(self._model_or_device_changed)
+        self.settings_panel.strength_changed.connect(self.viewer.legend.set_strength)
+        self.settings_panel.method_changed.connect(lambda *_: self.show_current())
+        self.settings_panel.output_changed.connect(self.refresh_existing_outputs)
+        self.settings_panel.download_requested.connect(self.download_model)
+        for options in self.settings_panel.method_options.values():
+            if options.wants_tags:
+                options.tags_changed.connect(self.show_current)
+        self.viewer.legend.set_strength(self.settings_panel.strength.value())
+        self._model_listing = BackgroundCall(list_models, self.settings_panel.set_models)
+        self._restore_layout()
         self.update_actions()
         self.statusBar().showMessage("Open photos to protect them. Nothing leaves this computer.")
 
-    # -- layout pieces -------------------------------------------------------------------
-    def _compare_tab(self) -> QWidget:
-        tab = QWidget()
-        layout = QVBoxLayout(tab)
-        controls = QHBoxLayout()
-        self.flicker_button = QPushButton("Flicker")
-        self.flicker_button.setCheckable(True)
-        self.flicker_button.setToolTip("Alternate original and protected twice a second")
-        self.flicker_button.toggled.connect(self.compare.set_flicker)
-        self.zoom_button = QPushButton("100 %")
-        self.zoom_button.setCheckable(True)
-        self.zoom_button.setToolTip("Show actual pixels (drag to pan); artefacts hide when the photo is shrunk to fit")
-        self.zoom_button.toggled.connect(self._set_zoom)
-        controls.addWidget(QLabel("Drag the line to compare original (left) and protected (right)."))
-        controls.addStretch(1)
-        controls.addWidget(self.flicker_button)
-        controls.addWidget(self.zoom_button)
-        layout.addLayout(controls)
-        layout.addWidget(self.compare, 1)
-        return tab
+    # -- layout -------------------------------------------------------------------------
+    def _build_layout(self) -> None:
+        empty = QLabel("No photos yet.\n\nOpen photos (Ctrl+O) or a folder (Ctrl+Shift+O), or drop them here.")
+        empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        empty.setWordWrap(True)
+        empty.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        self.queue_stack = QStackedWidget()
+        self.queue_stack.addWidget(empty)
+        self.queue_stack.addWidget(self.queue)
+        self.queue_title = QLabel()
+        queue_panel = QWidget()
+        queue_layout = QVBoxLayout(queue_panel)
+        queue_layout.setContentsMargins(6, 6, 0, 0)
+        queue_layout.addWidget(self.queue_title)
+        queue_layout.addWidget(self.queue_stack, 1)
+        self._update_queue_title()
 
-    def _heat_map_tab(self) -> QWidget:
-        tab = QWidget()
-        layout = QVBoxLayout(tab)
-        note = QLabel("Where the photo may change: bright = busy texture (more change allowed), "
-                      "dark = flat areas (little or none).")
-        note.setWordWrap(True)
-        layout.addWidget(note)
-        layout.addWidget(self.heat_map, 1)
-        layout.addWidget(LegendBar(heat_map_legend(9), "flat: no change", "busiest: full strength"))
-        return tab
+        settings_scroll = QScrollArea()
+        settings_scroll.setWidget(self.settings_panel)
+        settings_scroll.setWidgetResizable(True)
+        settings_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        settings_scroll.setMinimumWidth(300)
+        settings_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
 
-    def _perturbation_tab(self) -> QWidget:
-        tab = QWidget()
-        layout = QVBoxLayout(tab)
-        layout.addWidget(self.perturbation_note)
-        layout.addWidget(self.perturbation, 1)
-        return tab
+        predictions_scroll = QScrollArea()
+        predictions_scroll.setWidget(self.predictions)
+        predictions_scroll.setWidgetResizable(True)
+        predictions_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.centre_splitter = QSplitter(Qt.Orientation.Vertical)
+        self.centre_splitter.addWidget(self.viewer)
+        self.centre_splitter.addWidget(predictions_scroll)
+        self.centre_splitter.setStretchFactor(0, 1)
+        self.centre_splitter.setStretchFactor(1, 0)
+        self.centre_splitter.setCollapsible(0, False)
 
-    def _set_zoom(self, actual: bool) -> None:
-        for view in (self.compare, self.heat_map, self.perturbation):
-            view.set_actual_size(actual)
+        self.main_splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.main_splitter.addWidget(queue_panel)
+        self.main_splitter.addWidget(self.centre_splitter)
+        self.main_splitter.addWidget(settings_scroll)
+        self.main_splitter.setStretchFactor(1, 1)
+        self.main_splitter.setCollapsible(1, False)
+        self.setCentralWidget(self.main_splitter)
+        self.drop_overlay = DropOverlay(self.main_splitter)
 
-    def _make_actions(self) -> None:
-        toolbar = QToolBar("Main")
-        toolbar.setMovable(False)
-        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
-        self.addToolBar(toolbar)
+    def _restore_layout(self) -> None:
+        geometry = self.store.value("window/geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        else:
+            screen = QGuiApplication.primaryScreen()
+            available = screen.availableGeometry().size() if screen else QSize(1280, 800)
+            self.resize(min(1400, int(available.width() * 0.9)), min(900, int(available.height() * 0.9)))
+        for splitter, key in ((self.main_splitter, "window/main_splitter"), (self.centre_splitter, "window/centre_splitter")):
+            state = self.store.value(key)
+            if state is None or not splitter.restoreState(state):
+                self.reset_layout()
 
-        def action(text: str, shortcut, slot, tip: str) -> QAction:
+    def reset_layout(self) -> None:
+        """Panel sizes for the current window size."""
+        width = max(self.width(), 1000)
+        side = 300 if width < 1600 else 360
+        self.main_splitter.setSizes([side - 20, width - 2 * side, side + 20])
+        # The predictions get what they need; the pictures get the rest (also when the window grows).
+        height = max(self.height() - 120, 480)
+        predictions = self.predictions.sizeHint().height() + 8
+        self.centre_splitter.setSizes([height - predictions, predictions])
+
+    def _build_status_bar(self) -> None:
+        self.progress = QProgressBar()
+        self.progress.setRange(0, PROGRESS_STEPS)
+        self.progress.setMaximumWidth(240)
+        self.progress.setTextVisible(True)
+        self.eta = QLabel()
+        self.statusBar().addPermanentWidget(self.eta)
+        self.statusBar().addPermanentWidget(self.progress)
+        self.progress.hide()
+
+    def _build_actions(self) -> None:
+        style = self.style()
+
+        def action(text: str, slot, shortcuts=(), tip: str = "", icon=None) -> QAction:
             item = QAction(text, self)
-            if shortcut:
-                item.setShortcut(QKeySequence(shortcut))
-            item.setToolTip(f"{tip} ({QKeySequence(shortcut).toString()})" if shortcut else tip)
+            if shortcuts:
+                item.setShortcuts([QKeySequence(key) for key in shortcuts])
+                tip = f"{tip} ({QKeySequence(shortcuts[0]).toString(QKeySequence.SequenceFormat.NativeText)})"
+            item.setToolTip(tip or text)
+            item.setStatusTip(tip)
+            if icon is not None:
+                item.setIcon(style.standardIcon(icon))
             item.triggered.connect(slot)
-            toolbar.addAction(item)
             return item
 
-        self.open_action = action("Open photos…", "Ctrl+O", self.open_files, "Add photos to the queue")
-        self.folder_action = action("Open folder…", "Ctrl+Shift+O", self.open_folder, "Add every photo in a folder and its sub-folders")
-        toolbar.addSeparator()
-        self.protect_action = action("Protect selected", "Ctrl+Return", self.protect_selected, "Protect the selected photos")
-        self.protect_all_action = action("Protect all", "Ctrl+Shift+Return", self.protect_all, "Protect every photo in the queue")
-        self.cancel_action = action("Cancel", "Esc", self.cancel, "Stop after the current step; finished photos stay saved")
-        toolbar.addSeparator()
-        self.clear_action = action("Clear queue", None, self.clear_queue, "Remove all photos from the queue (files are not touched)")
-        self.about_action = action("About", None, self.about, "Version and licence")
+        pixmap = QStyle.StandardPixmap
+        self.open_action = action("Open Photos…", self.open_files, ["Ctrl+O"], "Add photos to the queue",
+                                  pixmap.SP_DialogOpenButton)
+        self.folder_action = action("Open Folder…", self.open_folder, ["Ctrl+Shift+O"],
+                                    "Add every photo in a folder and its sub-folders", pixmap.SP_DirOpenIcon)
+        self.protect_action = action("Protect Selected", self.protect_selected, ["Ctrl+Return", "Ctrl+Enter"],
+                                     "Protect the selected photos", pixmap.SP_MediaPlay)
+        self.protect_all_action = action("Protect All", self.protect_all, ["Ctrl+Shift+Return", "Ctrl+Shift+Enter"],
+                                         "Protect every photo in the queue", pixmap.SP_MediaSeekForward)
+        self.cancel_action = action("Cancel", self.cancel, ["Esc"],
+                                    "Stop protecting; photos already finished stay saved", pixmap.SP_MediaStop)
+        self.output_action = action("Open Output Folder", self.open_output_folder, [],
+                                    "Show the protected copies in the file manager", pixmap.SP_DirLinkIcon)
+        self.report_action = action("Save Report…", self.save_report, ["Ctrl+S"],
+                                    "Save the results of this session as JSON or CSV", pixmap.SP_DialogSaveButton)
+        self.remove_action = action("Remove from Queue", self.remove_selected, ["Delete"],
+                                    "Remove the selected photos from the queue (files are not touched)")
+        self.clear_action = action("Clear Queue", self.clear_queue, [], "Remove all photos from the queue")
+        self.select_all_action = action("Select All", self.queue.selectAll, ["Ctrl+A"], "Select every photo")
+        self.quit_action = action("Quit", self.close, ["Ctrl+Q"], "Close PixelGuard")
+        self.fit_action = action("Fit to Window", self.viewer.state.fit, ["Ctrl+0"], "Fit the photo to the window")
+        self.actual_action = action("Actual Pixels (100%)", self.viewer.actual_pixels, ["Ctrl+1"],
+                                    "One photo pixel per screen pixel")
+        self.zoom_in_action = action("Zoom In", lambda: self.viewer.zoom_by(ZOOM_STEP), ["Ctrl++", "Ctrl+="],
+                                     "Zoom in")
+        self.zoom_out_action = action("Zoom Out", lambda: self.viewer.zoom_by(1 / ZOOM_STEP), ["Ctrl+-"], "Zoom out")
+        self.about_action = action("About PixelGuard", self.about, [], "Version and licence")
+        about_qt = action("About Qt", QApplication.aboutQt, [], "The Qt toolkit")
+
+        menu = self.menuBar()
+        file_menu = menu.addMenu("&File")
+        for item in (self.open_action, self.folder_action, None, self.output_action, self.report_action, None,
+                     self.quit_action):
+            file_menu.addSeparator() if item is None else file_menu.addAction(item)
+        edit_menu = menu.addMenu("&Edit")
+        for item in (self.select_all_action, self.remove_action, self.clear_action):
+            edit_menu.addAction(item)
+        protect_menu = menu.addMenu("&Protect")
+        for item in (self.protect_action, self.protect_all_action, self.cancel_action):
+            protect_menu.addAction(item)
+        view_menu = menu.addMenu("&View")
+        for index, name in enumerate(("Compare", "Threshold Map", "Perturbation")):
+            view_menu.addAction(action(name, lambda checked=False, i=index: self.viewer.setCurrentIndex(i),
+                                       [f"Alt+{index + 1}"], f"Show the {name.lower()} tab"))
+        view_menu.addSeparator()
+        for item in (self.fit_action, self.actual_action, self.zoom_in_action, self.zoom_out_action):
+            view_menu.addAction(item)
+        view_menu.addSeparator()
+        view_menu.addAction(action("Reset Layout", self.reset_layout, [], "Default panel sizes"))
+        help_menu = menu.addMenu("&Help")
+        help_menu.addAction(self.about_action)
+        help_menu.addAction(about_qt)
+
+        toolbar = QToolBar("Main")
+        toolbar.setObjectName("main-toolbar")
+        toolbar.setMovable(False)
+        toolbar.setIconSize(QSize(20, 20))
+        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        for item in (self.open_action, self.folder_action, None, self.protect_action, self.protect_all_action,
+                     self.cancel_action, None, self.output_action, self.report_action):
+            toolbar.addSeparator() if item is None else toolbar.addAction(item)
+        self.addToolBar(toolbar)
 
     def update_actions(self) -> None:
-        running = self.thread is not None
-        has_photos = self.queue.count() > 0
-        self.protect_action.setEnabled(not running and bool(self.queue.selectedItems()))
-        self.protect_all_action.setEnabled(not running and has_photos)
-        self.cancel_action.setEnabled(running)
-        self.clear_action.setEnabled(not running and has_photos)
-        self.open_action.setEnabled(not running)
-        self.folder_action.setEnabled(not running)
+        busy = self.protect_thread is not None
+        has_photos = self.photos.rowCount() > 0
+        selected = bool(self.queue.selectionModel().selectedRows())
+        self.protect_action.setEnabled(not busy and selected)
+        self.protect_all_action.setEnabled(not busy and has_photos)
+        self.cancel_action.setEnabled(busy)
+        self.remove_action.setEnabled(not busy and selected)
+        self.clear_action.setEnabled(not busy and has_photos)
+        self.report_action.setEnabled(any(item.record is not None for item in self.photos.items))
+        self.settings_panel.setEnabled(not busy)
+        self.queue_stack.setCurrentIndex(1 if has_photos else 0)
 
-    # -- the queue -----------------------------------------------------------------------
+    def _update_queue_title(self) -> None:
+        items = self.photos.items
+        protected = sum(item.status is Status.PROTECTED for item in items)
+        text = f"<b>Photos</b> ({len(items)})"
+        if protected:
+            text += f" · {protected} protected"
+        self.queue_title.setText(text)
+
+    # -- the queue ----------------------------------------------------------------------
     def add_paths(self, paths: list[str | Path]) -> int:
-        """Add photos and folders (recursively); returns how many photos were added."""
-        known = {self.queue.item(i).data(PATH_ROLE) for i in range(self.queue.count())}
-        added = 0
+        """Queue photos and folders (folders recursively); returns how many photos are new."""
+        paths = [Path(path) for path in paths]
+        missing = [path for path in paths if not path.exists()]
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
         try:
-            found = list(imageio.iter_images(paths, recursive=True))
+            found = list(imageio.iter_images([path for path in paths if path.exists()], recursive=True))
         except PixelGuardError as error:
-            self.statusBar().showMessage(str(error))
-            return 0
-        for path, base in found:
-            if str(path) in known:
-                continue
-            item = QListWidgetItem()
-            item.setData(PATH_ROLE, str(path))
-            item.setData(BASE_ROLE, str(base) if base else "")
-            reader = QImageReader(str(path))
-            size = reader.size()
-            reader.setAutoTransform(True)
-            if size.isValid():
-                reader.setScaledSize(size.scaled(THUMBNAIL, Qt.AspectRatioMode.KeepAspectRatio))
-            thumbnail = reader.read()
-            if not thumbnail.isNull():
-                item.setIcon(QPixmap.fromImage(thumbnail))
-            item.setData(Qt.ItemDataRole.UserRole + 4, f"{size.width()}×{size.height()}" if size.isValid() else "")
-            self.queue.addItem(item)
-            status = "already protected" if self.output_for(item).exists() else "waiting"
-            self.set_status(item, status)
-            added += 1
-        if added and self.queue.currentItem() is None:
-            self.queue.setCurrentRow(0)
-        self.statusBar().showMessage(f"{added} photo(s) added; {self.queue.count()} in the queue.")
+            found = []
+            missing_text = str(error)
+        else:
+            missing_text = "; ".join(f"{path}: no such file or folder" for path in missing)
+        finally:
+            QApplication.restoreOverrideCursor()
+        first_new = self.photos.rowCount()
+        added = self.photos.add(found)
+        self.refresh_existing_outputs()
+        if added and not self.queue.currentIndex().isValid():
+            self.queue.setCurrentIndex(self.photos.index(first_new))
+        message = f"{added} photo(s) added; {self.photos.rowCount()} in the queue."
+        if found and not added:
+            message = "Those photos are already in the queue."
+        elif not found and not missing_text:
+            message = "No photos found there (JPEG, PNG, WebP, TIFF, BMP, GIF, HEIC)."
+        self.statusBar().showMessage(f"{message} {missing_text}".strip())
+        self._update_queue_title()
         self.update_actions()
         return added
 
-    def set_status(self, item: QListWidgetItem, status: str, detail: str = "") -> None:
-        item.setData(STATUS_ROLE, status)
-        size = item.data(Qt.ItemDataRole.UserRole + 4)
-        text = f"{Path(item.data(PATH_ROLE)).name}\n{size} · {status}"
-        item.setText(text)
-        item.setToolTip(detail or status)
+    def output_for(self, item: PhotoItem) -> Path:
+        return imageio.output_path_for(item.path, self.settings_panel.output_folder(),
+                                       self.settings_panel.format.currentData(), relative_to=item.base)
 
-    def output_for(self, item: QListWidgetItem) -> Path:
-        base = item.data(BASE_ROLE) or None
-        settings = self.settings_panel.settings()
-        return imageio.output_path_for(Path(item.data(PATH_ROLE)), Path(self.settings_panel.output.text()),
-                                       settings.format, relative_to=Path(base) if base else None)
+    def refresh_existing_outputs(self) -> None:
+        """Mark photos whose protected copy is already in the output folder (and unmark the rest)."""
+        if self.protect_thread is not None:
+            return
+        for row, item in enumerate(self.photos.items):
+            if item.status in (Status.WAITING, Status.ALREADY_PROTECTED) and item.record is None:
+                output = self.output_for(item)
+                exists = output.exists() and output.resolve() != item.path.resolve()
+                self.photos.set_status(row, Status.ALREADY_PROTECTED if exists else Status.WAITING)
+        self._update_queue_title()
 
     def open_files(self) -> None:
         patterns = " ".join(f"*{suffix}" for suffix in sorted(imageio.IMAGE_SUFFIXES))
-        files, _ = QFileDialog.getOpenFileNames(self, "Open photos", "", f"Photos ({patterns});;All files (*)")
+        files, _ = QFileDialog.getOpenFileNames(self, "Open Photos", self._last_folder(),
+                                                f"Photos ({patterns});;All files (*)")
         if files:
+            self.store.setValue("window/last_folder", str(Path(files[0]).parent))
             self.add_paths(files)
 
     def open_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Open a folder of photos")
+        folder = QFileDialog.getExistingDirectory(self, "Open a Folder of Photos", self._last_folder())
         if folder:
+            self.store.setValue("window/last_folder", folder)
             self.add_paths([folder])
 
+    def _last_folder(self) -> str:
+        return str(self.store.value("window/last_folder", str(Path.home())))
+
+    def selected_rows(self) -> list[int]:
+        return sorted(index.row() for index in self.queue.selectionModel().selectedRows())
+
+    def remove_selected(self) -> None:
+        if self.protect_thread is None:
+            self.photos.remove_rows(self.selected_rows())
+            self._after_queue_change()
+
     def clear_queue(self) -> None:
-        self.queue.clear()
-        self.show_selected()
+        if self.protect_thread is None:
+            self.photos.remove_rows(list(range(self.photos.rowCount())))
+            self._after_queue_change()
+
+    def _after_queue_change(self) -> None:
+        self._update_queue_title()
         self.update_actions()
+        self.show_current()
 
-    def dragEnterEvent(self, event) -> None:  # noqa: N802 (Qt's name)
-        if event.mimeData().hasUrls() and self.thread is None:
-            event.acceptProposedAction()
-            self.statusBar().showMessage("Drop to add these photos")
-
-    def dropEvent(self, event) -> None:  # noqa: N802
-        paths = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
-        self.add_paths(paths)
-
-    # -- the selected photo --------------------------------------------------------------
-    def show_selected(self) -> None:
-        item = self.queue.currentItem()
-        self.update_actions()
-        if item is None:
-            for view in (self.compare, self.heat_map, self.perturbation):
-                view.set_pictures(None)
-            self.predictions.show_record(None)
+    def _queue_menu(self, position) -> None:
+        index = self.queue.indexAt(position)
+        if not index.isValid():
             return
-        path = item.data(PATH_ROLE)
-        record = item.data(RECORD_ROLE)
-        self.predictions.show_record(record)
-        output = Path(record["output"]) if record and record.get("output") else None
-        self._background(lambda: self._load_views(path, output), lambda result: self._show_views(path, result))
-        self.refresh_tags()
+        item = self.photos.item(index.row())
+        menu = QMenu(self)
+        menu.addAction(self.protect_action)
+        menu.addAction(self.remove_action)
+        menu.addSeparator()
+        menu.addAction("Show Original in Folder", lambda: self._reveal(item.path.parent))
+        protected = self._protected_file(item)
+        if protected is not None:
+            menu.addAction("Open Protected Copy", lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(str(protected))))
+        menu.exec(self.queue.viewport().mapToGlobal(position))
 
     @staticmethod
-    def _load_views(path: str, output: Path | None) -> dict:
-        original = imageio.load_image(path).rgb
-        views = {"original": original, "heat_map": threshold_heat_map(original)}
-        if output is not None and output.exists():
-            protected = imageio.load_image(output).rgb
-            views["protected"] = protected
-            views["difference"] = amplified_difference(original, protected)
-        return views
+    def _reveal(folder: Path) -> None:
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
 
-    def _show_views(self, path: str, views: dict) -> None:
-        item = self.queue.currentItem()
-        if item is None or item.data(PATH_ROLE) != path:
-            return  # the selection moved on
-        original = pixmap_from_rgb(views["original"])
-        protected = pixmap_from_rgb(views["protected"]) if "protected" in views else None
-        self.compare.set_pictures(original, protected)
-        self.heat_map.set_pictures(pixmap_from_rgb(views["heat_map"]))
-        if "difference" in views:
-            picture, factor = views["difference"]
-            self.perturbation.set_pictures(pixmap_from_rgb(picture))
-            self.perturbation_note.setText(f"The change, amplified ×{factor} around mid-grey (grey = unchanged).")
+    def open_output_folder(self) -> None:
+        folder = self.settings_panel.output_folder()
+        if folder.is_dir():
+            self._reveal(folder)
         else:
-            self.perturbation.set_pictures(None, placeholder="The change appears after protecting")
-            self.perturbation_note.setText("")
+            self.statusBar().showMessage(f"{folder} does not exist yet: it is created when the first photo is saved.")
 
-    def refresh_tags(self) -> None:
-        """For tag-hiding methods: the selected photo's current tags as check boxes."""
-        settings = self.settings_panel.settings()
-        options = self.settings_panel.method_options.get(settings.method)
-        item = self.queue.currentItem()
-        if not isinstance(options, TagOptions) or item is None:
+    def save_report(self) -> None:
+        records = [item.record.to_dict() for item in self.photos.items if item.record is not None]
+        if not records:
             return
-        path = item.data(PATH_ROLE)
+        suggestion = str(self.settings_panel.output_folder() / "pixelguard-report.json")
+        path, _ = QFileDialog.getSaveFileName(self, "Save Report", suggestion, "JSON (*.json);;CSV (*.csv)")
+        if not path:
+            return
+        try:
+            write_report(records, path)
+        except (PixelGuardError, OSError) as error:
+            QMessageBox.warning(self, "Save Report", f"The report could not be saved: {error}")
+            return
+        self.statusBar().showMessage(f"Report saved: {path}")
 
-        def tags():
-            model = cached_model(settings.model, "cpu")
-            image = imageio.rgb_to_tensor(imageio.load_image(path).rgb)
-            return [(tag.label, tag.score) for tag in current_tags(model, image, k=settings.k)]
+    # -- drag and drop ------------------------------------------------------------------
+    def dragEnterEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        if event.mimeData().hasUrls() and any(url.isLocalFile() for url in event.mimeData().urls()):
+            event.acceptProposedAction()
+            self.drop_overlay.cover()
 
-        def show(result):
-            current = self.queue.currentItem()
-            if current is not None and current.data(PATH_ROLE) == path:
-                options.set_tags(result)
+    def dragLeaveEvent(self, event) -> None:  # noqa: N802
+        self.drop_overlay.hide()
 
-        self._background(tags, show)
+    def dropEvent(self, event) -> None:  # noqa: N802
+        self.drop_overlay.hide()
+        paths = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
+        if paths:
+            event.acceptProposedAction()
+            self.add_paths(paths)
 
-    def _background(self, function, on_done) -> None:
-        task = run_in_background(function, on_done, lambda message: self.statusBar().showMessage(message))
-        self._tasks.append(task)
-        task.signals.done.connect(lambda *_: self._tasks.remove(task) if task in self._tasks else None)
-        task.signals.failed.connect(lambda *_: self._tasks.remove(task) if task in self._tasks else None)
+    # -- the selected photo -------------------------------------------------------------
+    def current_item(self) -> PhotoItem | None:
+        index = self.queue.currentIndex()
+        return self.photos.item(index.row()) if index.isValid() else None
 
-    # -- protecting ----------------------------------------------------------------------
+    def _protected_file(self, item: PhotoItem) -> Path | None:
+        if item.record is not None and item.record.output and item.record.status != "error":
+            return Path(item.record.output)
+        if item.status is Status.ALREADY_PROTECTED:
+            return self.output_for(item)
+        return None
+
+    def show_current(self) -> None:
+        """Show the current photo: pictures and predictions come from the preview thread."""
+        self.update_actions()
+        self.generation += 1
+        self.preview_worker.latest = self.generation
+        item = self.current_item()
+        self.viewer.set_photo(None)
+        self.viewer.set_heat_map(None, self.settings_panel.strength.value())
+        if item is None:
+            self.setWindowTitle("PixelGuard")
+            self.predictions.show_nothing()
+            return
+        self.setWindowTitle(f"{item.path.name} — PixelGuard")
+        if item.record is not None and item.record.status != "skipped":
+            self.predictions.show_record(item.record)
+        else:
+            self._show_preview_verdict(item)
+        options = self.settings_panel.current_options()
+        self.preview_requested.emit(PreviewRequest(
+            self.generation, item.path, self._protected_file(item), self.settings_panel.settings(),
+            predictions=item.before is None and item.record is None,
+            tags=options.k.value() if options.wants_tags else 0,
+        ))
+
+    def _start_preview_thread(self) -> None:
+        self.preview_thread = QThread(self)
+        self.preview_thread.setObjectName("pixelguard-preview")
+        self.preview_worker = PreviewWorker(self.models)
+        self.preview_worker.moveToThread(self.preview_thread)
+        self.preview_requested.connect(self.preview_worker.preview)
+        self.preview_worker.original_ready.connect(self._original_ready)
+        self.preview_worker.heat_map_ready.connect(self._heat_map_ready)
+        self.preview_worker.protected_ready.connect(self._protected_ready)
+        self.preview_worker.predictions_ready.connect(self._predictions_ready)
+        self.preview_worker.unavailable.connect(self._preview_unavailable)
+        self.preview_thread.start()
+
+    def _original_ready(self, generation: int, image) -> None:
+        if generation == self.generation:
+            self.viewer.set_photo(QPixmap.fromImage(image))
+
+    def _heat_map_ready(self, generation: int, image) -> None:
+        if generation == self.generation:
+            self.viewer.set_heat_map(QPixmap.fromImage(image), self.settings_panel.strength.value())
+
+    def _protected_ready(self, generation: int, protected, change, factor: int) -> None:
+        if generation == self.generation:
+            self.viewer.set_protected(QPixmap.fromImage(protected), QPixmap.fromImage(change), factor)
+
+    def _predictions_ready(self, generation: int, before: list, tags: list) -> None:
+        item = self.current_item()
+        if generation != self.generation or item is None:
+            return
+        options = self.settings_panel.current_options()
+        if options.wants_tags:
+            options.set_tags(tags)
+        if item.before is None and before:
+            item.before = before
+        if item.record is None or item.record.status == "skipped":
+            self._show_preview_verdict(item)
+
+    def _show_preview_verdict(self, item: PhotoItem) -> None:
+        state = PREVIEW_STATES.get(item.status, "Not protected yet.")
+        self.predictions.show_preview(item.before, self.settings_panel.settings().label, state=state)
+
+    def _preview_unavailable(self, generation: int, message: str) -> None:
+        item = self.current_item()
+        if generation != self.generation or item is None:
+            return
+        self.statusBar().showMessage(message)
+        if item.record is None:
+            self.predictions.show_preview(None, None, message)
+
+    def _model_or_device_changed(self) -> None:
+        for item in self.photos.items:
+            item.before = None
+        self.show_current()
+
+    # -- protecting ---------------------------------------------------------------------
     def protect_selected(self) -> None:
-        self._protect(self.queue.selectedItems())
+        self.protect(self.selected_rows())
 
     def protect_all(self) -> None:
-        self._protect([self.queue.item(i) for i in range(self.queue.count())])
+        self.protect(list(range(self.photos.rowCount())))
 
-    def _protect(self, items: list[QListWidgetItem]) -> None:
-        if self.thread is not None or not items:
+    def protect(self, rows: list[int]) -> None:
+        if self.protect_thread is not None or not rows:
             return
         settings = self.settings_panel.settings()
         try:
             settings.validate()
+            if not self.settings_panel.output.text().strip():
+                raise PixelGuardError("Choose a folder for the protected copies first (Settings → Output).")
         except PixelGuardError as error:
-            QMessageBox.warning(self, "PixelGuard", str(error))
+            QMessageBox.warning(self, "Cannot Protect", str(error))
+            return
+        jobs = [(row, Job(self.photos.item(row).path, self.output_for(self.photos.item(row)))) for row in rows]
+        if any(job.output.resolve() == job.input.resolve() for _, job in jobs):
+            QMessageBox.warning(self, "Cannot Protect", "The output folder is where the photos are: the protected "
+                                "copies would replace the originals. Choose another output folder.")
             return
         self.settings_panel.save(self.store)
-        jobs = [(self.queue.row(item), Job(Path(item.data(PATH_ROLE)), self.output_for(item))) for item in items]
-        for _, job in jobs:
-            self.set_status(self.queue.item(_), "waiting")
-        self.worker = ProtectWorker(jobs, settings)
-        self.thread = QThread(self)
-        self.worker.moveToThread(self.thread)
-        self.thread.started.connect(self.worker.run)
-        self.worker.photo_started.connect(self._photo_started)
-        self.worker.iteration.connect(self._iteration)
-        self.worker.photo_finished.connect(self._photo_finished)
-        self.worker.download_progress.connect(self._download_progress)
-        self.worker.failed.connect(self._run_failed)
-        self.worker.finished.connect(self._run_finished)
-        self._run_started, self._run_done, self._run_total = time.monotonic(), 0, len(jobs)
-        self.progress.setRange(0, len(jobs) * settings.max_iter)
+        for row in rows:
+            self.photos.set_status(row, Status.QUEUED)
+        self.batch = BatchProgress(len(jobs))
+        self.batch_counts = {"protected": 0, "failed": 0, "error": 0, "skipped": 0}
+        worker = ProtectWorker(jobs, settings, self.models, overwrite=self.settings_panel.overwrite.isChecked())
+        worker.status.connect(self.statusBar().showMessage)
+        worker.download_progress.connect(self._download_progress)
+        worker.photo_started.connect(self._photo_started)
+        worker.iteration.connect(self._iteration)
+        worker.photo_finished.connect(self._photo_finished)
+        worker.failed.connect(self._run_failed)
+        worker.finished.connect(self._protect_finished)
+        self.protect_worker, self.protect_thread = worker, self._start_worker(worker)
         self.progress.setValue(0)
         self.progress.show()
-        self.eta.setText("starting…")
-        self.thread.start()
+        self.eta.setText(f"0 of {len(jobs)}")
+        self.statusBar().showMessage(f"Protecting {len(jobs)} photo(s)…")
         self.update_actions()
 
+    def _start_worker(self, worker) -> QThread:
+        thread = QThread(self)
+        worker.moveToThread(thread)
+        thread.started.connect(worker.run)
+        thread.start()
+        return thread
+
     def _photo_started(self, row: int) -> None:
-        self._current_row = row
-        item = self.queue.item(row)
-        self.set_status(item, "running")
-        self.statusBar().showMessage(f"Protecting {Path(item.data(PATH_ROLE)).name}…")
+        self._close_download_dialog()
+        self.running_row = row
+        self.batch.start_photo()
+        self.photos.set_status(row, Status.RUNNING)
+        self.statusBar().showMessage(f"Protecting {self.photos.item(row).path.name}…")
+        if self.queue.currentIndex().row() == row:
+            self._show_preview_verdict(self.photos.item(row))
+        self._show_progress()
 
-    def _iteration(self, iteration: int, total: int) -> None:
-        self.progress.setValue(self._run_done * self.worker.settings.max_iter + min(iteration, total))
+    def _iteration(self, step: int, total: int) -> None:
+        if self.batch is None or self.running_row is None:
+            return
+        self.batch.iteration(step, total)
+        self.photos.set_progress(self.running_row, self.batch.current)
+        self._show_progress()
 
-    def _photo_finished(self, row: int, record: dict) -> None:
-        item = self.queue.item(row)
-        item.setData(RECORD_ROLE, record)
-        status = {"protected": "protected", "failed": "not protected", "skipped": "already protected"}.get(
-            record.get("status"), "failed")
-        self.set_status(item, status, record.get("error") or record.get("verdict", ""))
-        self._run_done += 1
-        self.progress.setValue(self._run_done * self.worker.settings.max_iter)
-        elapsed = time.monotonic() - self._run_started
-        remaining = self._run_total - self._run_done
-        self.eta.setText(f"{self._run_done}/{self._run_total} done" +
-                         (f", about {elapsed / self._run_done * remaining:.0f} s left" if remaining else ""))
-        if self.queue.currentItem() is item:
-            self.show_selected()
+    def _show_progress(self) -> None:
+        batch = self.batch
+        self.progress.setValue(round(batch.fraction * PROGRESS_STEPS))
+        self.progress.setFormat(f"{batch.fraction:.0%}")
+        self.eta.setText(f"{batch.done} of {batch.photos} · {describe_seconds(batch.seconds_left())}")
 
-    def _download_progress(self, done: int, total: int) -> None:
-        if self.download_dialog is None:
-            self.download_dialog = QProgressDialog("Downloading the model…", "Cancel", 0, 100, self)
-            self.download_dialog.setWindowTitle("PixelGuard")
-            self.download_dialog.canceled.connect(self.cancel)
-        self.download_dialog.setMaximum(total or 0)
-        self.download_dialog.setValue(done if total else 0)
-        self.download_dialog.setLabelText(f"Downloading the model… {done / 1e6:.1f} MB"
-                                          + (f" of {total / 1e6:.1f} MB" if total else ""))
+    def _photo_finished(self, row: int, record: ProtectionRecord) -> None:
+        self.photos.set_record(row, record)
+        self.batch.finish_photo()
+        self.batch_counts[record.status] = self.batch_counts.get(record.status, 0) + 1
+        self.running_row = None
+        self._show_progress()
+        self._update_queue_title()
+        if self.queue.currentIndex().row() == row:
+            self.show_current()
 
     def _run_failed(self, message: str) -> None:
+        self._close_download_dialog()
         self.statusBar().showMessage(message)
-        QMessageBox.warning(self, "PixelGuard", message)
+        QMessageBox.warning(self, "Protection Stopped", message)
 
-    def _run_finished(self) -> None:
-        cancelled = self.worker is not None and self.worker.cancelled
-        for row in range(self.queue.count()):
-            item = self.queue.item(row)
-            if item.data(STATUS_ROLE) in ("running", "waiting") and item.data(RECORD_ROLE) is None:
-                self.set_status(item, "waiting")
-        if self.download_dialog is not None:
-            self.download_dialog.close()
-            self.download_dialog = None
-        self.thread.quit()
-        self.thread.wait()
-        self.thread, self.worker = None, None
+    def _protect_finished(self, cancelled: bool) -> None:
+        for row, item in enumerate(self.photos.items):
+            if item.status in (Status.QUEUED, Status.RUNNING):
+                self.photos.set_status(row, Status.WAITING)
+        self._close_download_dialog()
+        self.protect_thread.quit()
+        self.protect_thread.wait()
+        self.protect_thread.deleteLater()
+        self.protect_worker.deleteLater()
+        self.protect_thread = self.protect_worker = None
+        self.running_row = None
         self.progress.hide()
         self.eta.setText("")
-        done = f"{self._run_done} of {self._run_total} photo(s) done"
-        self.statusBar().showMessage(f"Cancelled: {done}; finished photos are saved." if cancelled else
-                                     f"Finished: {done}. Saved in {self.settings_panel.output.text()}")
+        counts = ", ".join(f"{count} {WORDS[status]}" for status, count in self.batch_counts.items() if count)
+        folder = self.settings_panel.output_folder()
+        if cancelled:
+            self.statusBar().showMessage(f"Cancelled. {counts or 'Nothing finished'}; finished photos are saved in {folder}.")
+        elif counts:
+            self.statusBar().showMessage(f"Done: {counts}. Saved in {folder}.")
+        self.refresh_existing_outputs()
+        self._update_queue_title()
         self.update_actions()
 
     def cancel(self) -> None:
-        if self.worker is not None:
-            self.worker.cancel()
-            self.statusBar().showMessage("Cancelling…")
+        if self.protect_worker is not None:
+            self.protect_worker.cancel()
+            self.statusBar().showMessage("Cancelling… photos already finished stay saved.")
+        if self.download_worker is not None:
+            self.download_worker.cancel()
 
-    # -- window --------------------------------------------------------------------------
+    # -- downloads ----------------------------------------------------------------------
+    def download_model(self, name: str) -> None:
+        if self.download_thread is not None:
+            return
+        worker = DownloadWorker(name)
+        worker.status.connect(self.statusBar().showMessage)
+        worker.download_progress.connect(self._download_progress)
+        worker.failed.connect(lambda message: QMessageBox.warning(self, "Download Failed", message))
+        worker.finished.connect(self._download_finished)
+        self.download_worker, self.download_thread = worker, self._start_worker(worker)
+        self._download_progress(0.0, 0.0)
+
+    def _download_finished(self, cancelled: bool) -> None:
+        self._close_download_dialog()
+        self.download_thread.quit()
+        self.download_thread.wait()
+        self.download_thread.deleteLater()
+        self.download_worker.deleteLater()
+        self.download_thread = self.download_worker = None
+        self.settings_panel.refresh_model_status()
+        self.statusBar().showMessage("Download cancelled; it resumes where it stopped next time." if cancelled
+                                     else "Model ready.")
+        if not cancelled:
+            self._model_or_device_changed()
+
+    def _download_progress(self, done: float, total: float) -> None:
+        if self.download_dialog is None:
+            self.download_dialog = QProgressDialog("Downloading the model…", "Cancel", 0, 0, self)
+            self.download_dialog.setWindowTitle("Downloading Model")
+            self.download_dialog.setWindowModality(Qt.WindowModality.WindowModal)
+            self.download_dialog.setMinimumDuration(0)
+            self.download_dialog.setAutoClose(False)
+            self.download_dialog.setAutoReset(False)
+            self.download_dialog.canceled.connect(self.cancel)
+            self.download_dialog.show()
+        megabytes = f"{done / 1e6:.1f} MB" + (f" of {total / 1e6:.1f} MB" if total else "")
+        self.download_dialog.setLabelText(f"Downloading the model: {megabytes}\n"
+                                          "It is stored on this computer and used offline from then on.")
+        self.download_dialog.setMaximum(PROGRESS_STEPS if total else 0)
+        self.download_dialog.setValue(round(done / total * PROGRESS_STEPS) if total else 0)
+
+    def _close_download_dialog(self) -> None:
+        if self.download_dialog is not None:
+            self.download_dialog.close()
+            self.download_dialog.deleteLater()
+            self.download_dialog = None
+
+    # -- window -------------------------------------------------------------------------
     def about(self) -> None:
         QMessageBox.about(
             self, "About PixelGuard",
             f"<h3>PixelGuard {__version__}</h3>"
-            "<p>Invisible, per-pixel changes that keep image classifiers from reading your photos, "
-            "with proof measured on the saved files. Everything runs on this computer.</p>"
-            f"<p>Licence: {LICENCE}. Default model: EfficientNet-Lite0 (Apache-2.0).</p>",
+            "<p>Adds changes people cannot see to your photos, so automatic image classifiers no longer "
+            "recognise what they show, and proves it by reading the saved file back.</p>"
+            "<p>Everything runs on this computer: no photo ever leaves it.</p>"
+            f"<p>Licence: {LICENCE}.<br>The default model, EfficientNet-Lite0, is Apache-2.0; other models carry "
+            "their own licences (see the model list).</p>",
         )
 
+    def resizeEvent(self, event) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        if self.drop_overlay.isVisible():
+            self.drop_overlay.cover()
+
     def closeEvent(self, event) -> None:  # noqa: N802
+        """Save settings, cancel running work and wait for the threads, then close."""
         self.settings_panel.save(self.store)
-        if self.thread is not None:
-            self.worker.cancel()
-            self.thread.quit()
-            self.thread.wait()
+        self.store.setValue("window/geometry", self.saveGeometry())
+        self.store.setValue("window/main_splitter", self.main_splitter.saveState())
+        self.store.setValue("window/centre_splitter", self.centre_splitter.saveState())
+        self.store.sync()
+        self.hide()  # gone at once; the threads below stop at their next check, which can take a moment
+        for worker, thread in ((self.protect_worker, self.protect_thread),
+                               (self.download_worker, self.download_thread)):
+            if worker is not None:
+                worker.cancel()
+                thread.quit()
+                thread.wait()
+        self.preview_worker.latest = -1  # drop the rest of any preview in progress
+        self.preview_thread.quit()
+        self.preview_thread.wait()
+        self.photos.wait_for_thumbnails()
+        QThreadPool.globalInstance().waitForDone()
         event.accept()
+
+
+PREVIEW_STATES = {Status.RUNNING: "Protecting now.", Status.QUEUED: "Queued for protection.",
+                  Status.ALREADY_PROTECTED: "A protected copy already exists."}
+WORDS = {"protected": "protected", "failed": "not protected", "error": "failed", "skipped": "already protected"}

@@ -1,0 +1,504 @@
+"""The settings panel: model, method (with its own options), protection, output, device; presets
+that set several values at once; everything persisted with QSettings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, QStandardPaths, Qt, Signal
+from PySide6.QtWidgets import (
+    QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
+    QLineEdit, QPushButton, QSlider, QSpinBox, QVBoxLayout, QWidget,
+)
+
+from pixelguard.attacks import METHODS
+from pixelguard.attacks.conditions import CONDITION_NAMES
+from pixelguard.devices import DEVICE_CHOICES, resolve_device
+from pixelguard.errors import PixelGuardError
+from pixelguard.imageio import METADATA_POLICIES, OUTPUT_FORMATS
+from pixelguard.models import DEFAULT_MODEL, ModelEntry, get_entry, model_status
+from pixelguard.protect import ProtectSettings
+
+# What each preset sets; Balanced is the engine's defaults.
+PRESETS: dict[str, dict] = {
+    "Light": {"condition": "top1", "strength": 16, "l1": 1.0, "max_iter": 100},
+    "Balanced": {"condition": "top5", "strength": 24, "l1": 1.0, "max_iter": 100},
+    "Strong": {"condition": "semantic", "strength": 40, "l1": 0.5, "max_iter": 200},
+}
+PRESET_HELP = {
+    "Light": "Smallest change: the label is no longer the top prediction.",
+    "Balanced": "The label leaves the top 5 predictions.",
+    "Strong": "No label related to the original is left in the top 5; a larger change is allowed.",
+    "Custom": "Your own settings.",
+}
+DEFAULT_PRESET = "Balanced"
+
+CONDITION_TEXT = {
+    "top1": ("Top prediction changes", "Protected when the label is no longer the most likely one."),
+    "top5": ("Leaves the top 5", "Protected when the label is no longer among the five most likely labels."),
+    "top1-margin": ("Top prediction, clear margin",
+                    "Protected when another label leads the original one by at least half its probability."),
+    "semantic": ("Nothing related in the top 5",
+                 "Protected when no label related to the original (e.g. another cat breed) is in the top 5."),
+}
+FORMAT_TEXT = {"keep": "Same as original", "png": "PNG", "jpeg": "JPEG", "webp": "WebP (lossless)",
+               "tiff": "TIFF", "bmp": "BMP"}
+METADATA_TEXT = {
+    "strip": ("Remove", "Drop GPS, camera serial numbers, owner, thumbnails and all "
+                                                   "other EXIF/XMP/IPTC; keep only the colour profile."),
+    "keep-safe": ("Keep date and camera", "Keep the capture date, camera and exposure settings; drop location "
+                                          "and everything that identifies you."),
+    "keep": ("Keep all, even location", "Keep all EXIF except the embedded thumbnail and maker "
+                                                    "notes. This keeps GPS location too."),
+}
+DEVICE_TEXT = {"auto": "Automatic", "cpu": "CPU", "cuda": "NVIDIA GPU (CUDA)", "mps": "Apple GPU (MPS)"}
+MODEL_STATUS_TEXT = {
+    "installed": "Installed with PixelGuard: works offline.",
+    "cached": "Downloaded: works offline.",
+    "not-downloaded": "Not downloaded yet ({size:.0f} MB): downloaded on first use, or now.",
+    "not-installed": "Its weights package is missing: reinstall PixelGuard.",
+}
+
+
+def default_output_folder() -> str:
+    pictures = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.PicturesLocation) or str(Path.home())
+    return str(Path(pictures) / "PixelGuard")
+
+
+# -- per-method options -------------------------------------------------------------------------
+class MethodOptions(QWidget):
+    """The controls a method adds below the common settings (none by default).
+
+    `uses_condition`: whether the method reads the "Protected when" setting; `wants_tags`:
+    whether it needs the selected photo's tags (the window then sends them to set_tags).
+    """
+
+    uses_condition = True
+    wants_tags = False
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.form = QFormLayout(self)
+        self.form.setContentsMargins(0, 0, 0, 0)
+
+    def apply(self, settings: ProtectSettings) -> None:
+        """Copy this method's options into `settings`."""
+
+    def save(self, store: QSettings) -> None:
+        """Persist what is worth keeping between runs."""
+
+    def load(self, store: QSettings) -> None:
+        pass
+
+
+class LabelOptions(MethodOptions):
+    """Which label to remove (default: the model's top prediction on the original)."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.label = QLineEdit(placeholderText="the top prediction")
+        self.label.setToolTip("The label to remove, exactly as the model names it; leave empty to remove "
+                              "whatever the model sees first in each photo.")
+        self.form.addRow("Label to remove", self.label)
+
+    def apply(self, settings: ProtectSettings) -> None:
+        settings.label = self.label.text().strip() or None
+
+
+class LabelFoolOptions(MethodOptions):
+    """LabelFool: the label the classifier should see instead, and the privacy variant."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.target = QLineEdit(placeholderText="chosen automatically")
+        self.target.setToolTip("The label the classifier should see instead; leave empty to let LabelFool pick a "
+                               "plausible one.")
+        self.privacy = QCheckBox("Only unrelated targets")
+        self.privacy.setToolTip("Never aim for a label related to the original (not 'bedroom' → 'hotel room').")
+        self.form.addRow("Target label", self.target)
+        self.form.addRow("", self.privacy)
+
+    def apply(self, settings: ProtectSettings) -> None:
+        settings.target = self.target.text().strip() or None
+        settings.privacy_target = self.privacy.isChecked()
+
+    def save(self, store: QSettings) -> None:
+        store.setValue("labelfool/privacy_target", self.privacy.isChecked())
+
+    def load(self, store: QSettings) -> None:
+        self.privacy.setChecked(store.value("labelfool/privacy_target", False, type=bool))
+
+
+class TagOptions(MethodOptions):
+    """Tag hiding: k, and the selected photo's current tags as check boxes to tick the ones to hide."""
+
+    uses_condition = False
+    wants_tags = True
+    tags_changed = Signal()
+
+    def __init__(self, hint: str, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.k = QSpinBox(minimum=1, maximum=50, value=5)
+        self.k.setToolTip("How many tags the tagger shows; a hidden tag must leave these top k.")
+        self.k.valueChanged.connect(self.tags_changed)
+        self.hint_text = hint
+        self.hint = QLabel(hint)
+        self.hint.setWordWrap(True)
+        self.boxes_widget = QWidget()
+        self.boxes_layout = QVBoxLayout(self.boxes_widget)
+        self.boxes_layout.setContentsMargins(0, 0, 0, 0)
+        self.boxes: list[QCheckBox] = []
+        self.form.addRow("Top k tags", self.k)
+        self.form.addRow(self.hint)
+        self.form.addRow(self.boxes_widget)
+
+    def set_tags(self, tags: list) -> None:
+        """tags: pixelguard.tagging.Tag, best first."""
+        for box in self.boxes:
+            box.deleteLater()
+        self.boxes = []
+        for tag in tags:
+            box = QCheckBox(f"{tag.label}  ({tag.score:.0%})")
+            box.setProperty("tag", tag.label)
+            self.boxes_layout.addWidget(box)
+            self.boxes.append(box)
+        self.hint.setText(self.hint_text if tags else "Select a photo to see its tags.")
+
+    def apply(self, settings: ProtectSettings) -> None:
+        settings.k = self.k.value()
+        settings.hide = tuple(box.property("tag") for box in self.boxes if box.isChecked())
+
+    def save(self, store: QSettings) -> None:
+        store.setValue("tags/k", self.k.value())
+
+    def load(self, store: QSettings) -> None:
+        self.k.setValue(int(store.value("tags/k", 5)))
+
+
+# --method -> its options widget; a new method with controls is one class and one line here.
+METHOD_OPTIONS = {
+    "cvpire": LabelOptions,
+    "kaa": LabelOptions,
+    "labelfool": LabelFoolOptions,
+    "tkmia": lambda: TagOptions("Tick the tags to hide; the others should stay."),
+    "tkml-ap": lambda: TagOptions("Tick tags to push out of the top k; none ticked pushes them all out."),
+}
+
+
+# -- the panel ----------------------------------------------------------------------------------
+class SettingsPanel(QWidget):
+    """Every protection setting; presets set several at once; load()/save() use QSettings."""
+
+    preview_settings_changed = Signal()  # model, device or map settings: previews must be redone
+    strength_changed = Signal(float)
+    method_changed = Signal(str)
+    output_changed = Signal()
+    download_requested = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._applying_preset = False
+        layout = QVBoxLayout(self)
+        layout.addWidget(self._preset_box())
+        layout.addWidget(self._model_box())
+        layout.addWidget(self._protection_box())
+        layout.addWidget(self._output_box())
+        layout.addStretch(1)
+        self._method_changed()
+        self._format_changed()
+
+    @staticmethod
+    def _form(title: str) -> tuple[QGroupBox, QFormLayout]:
+        box = QGroupBox(title)
+        form = QFormLayout(box)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.DontWrapRows)
+        return box, form
+
+    @staticmethod
+    def _combo(items: dict[str, str] | list[str], tips: dict[str, str] | None = None) -> QComboBox:
+        combo = QComboBox()
+        for value in items:
+            combo.addItem(items[value] if isinstance(items, dict) else value, value)
+            if tips and value in tips:
+                combo.setItemData(combo.count() - 1, tips[value], Qt.ItemDataRole.ToolTipRole)
+        # Long entries shrink with the panel instead of widening it.
+        combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        combo.setMinimumContentsLength(10)
+        return combo
+
+    def _preset_box(self) -> QGroupBox:
+        box = QGroupBox("Preset")
+        layout = QVBoxLayout(box)
+        row = QHBoxLayout()
+        row.setSpacing(0)
+        self.preset_buttons = QButtonGroup(self)
+        for name in PRESETS:
+            button = QPushButton(name)
+            button.setCheckable(True)
+            button.setToolTip(PRESET_HELP[name])
+            self.preset_buttons.addButton(button)
+            row.addWidget(button)
+        self.preset_buttons.buttonClicked.connect(lambda button: self.apply_preset(button.text()))
+        self.preset_help = QLabel()
+        self.preset_help.setWordWrap(True)
+        layout.addLayout(row)
+        layout.addWidget(self.preset_help)
+        return box
+
+    def _model_box(self) -> QGroupBox:
+        box, form = self._form("Classifier and method")
+        # The full list arrives from a background thread (set_models): building it imports torchvision.
+        self.model = self._combo([DEFAULT_MODEL])
+        self.model.setToolTip("The classifier the photos are protected against.")
+        self.models_listed = False
+        self.model_status = QLabel()
+        self.model_status.setWordWrap(True)
+        self.download_button = QPushButton("Download")
+        self.download_button.setToolTip("Download this model now, so protecting works offline later.")
+        self.download_button.clicked.connect(lambda: self.download_requested.emit(self.model.currentData()))
+        status_row = QHBoxLayout()
+        status_row.addWidget(self.model_status, 1)
+        status_row.addWidget(self.download_button)
+        self.method = self._combo({name: name for name in METHODS},
+                                  {name: method.summary for name, method in METHODS.items()})
+        self.method_summary = QLabel()
+        self.method_summary.setWordWrap(True)
+        # Only the current method's options are shown, so the box is as tall as they are.
+        self.options_area = QWidget()
+        options_layout = QVBoxLayout(self.options_area)
+        options_layout.setContentsMargins(0, 0, 0, 0)
+        self.no_options = MethodOptions()
+        self.method_options: dict[str, MethodOptions] = {}
+        for name in METHODS:
+            if name in METHOD_OPTIONS:
+                widget = METHOD_OPTIONS[name]()
+                self.method_options[name] = widget
+                options_layout.addWidget(widget)
+        form.addRow("Model", self.model)
+        form.addRow(status_row)
+        form.addRow("Method", self.method)
+        form.addRow(self.method_summary)
+        form.addRow(self.options_area)
+        self.model.currentIndexChanged.connect(self._model_changed)
+        self.method.currentIndexChanged.connect(self._method_changed)
+        return box
+
+    def _protection_box(self) -> QGroupBox:
+        box, form = self._form("Protection")
+        self.condition = self._combo({name: CONDITION_TEXT.get(name, (name,))[0] for name in CONDITION_NAMES},
+                                     {name: text[1] for name, text in CONDITION_TEXT.items()})
+        self.condition.setToolTip("When a photo counts as protected. Checked on the saved file.")
+        self.strength = QSpinBox(minimum=1, maximum=255, suffix=" levels")
+        self.strength_slider = QSlider(Qt.Orientation.Horizontal, minimum=1, maximum=64)
+        strength_tip = ("The most a pixel's colour may change, in 8-bit levels (out of 255), in the busiest parts "
+                        "of the photo. Flat areas such as sky change far less. Higher protects more surely but "
+                        "may become visible.")
+        self.strength.setToolTip(strength_tip)
+        self.strength_slider.setToolTip(strength_tip)
+        self.strength_slider.valueChanged.connect(self.strength.setValue)
+        self.strength.valueChanged.connect(lambda value: self.strength_slider.setValue(min(value, 64)))
+        strength_row = QHBoxLayout()
+        strength_row.addWidget(self.strength_slider, 1)
+        strength_row.addWidget(self.strength)
+        self.l1 = QDoubleSpinBox(minimum=0.0, maximum=10.0, singleStep=0.25, decimals=2)
+        self.l1.setToolTip("How hard the protection tries to use less than its allowance (an L1 penalty): higher "
+                           "keeps the change smaller, 0 lets it use the full strength everywhere.")
+        self.iterations = QSpinBox(minimum=1, maximum=5000, singleStep=10)
+        self.iterations.setToolTip("The most optimisation steps per photo. It stops as soon as the photo is "
+                                   "protected, often after a few steps.")
+        form.addRow("Protected when", self.condition)
+        form.addRow("Strength", strength_row)
+        form.addRow("Keep change small (L1)", self.l1)
+        form.addRow("Max. iterations", self.iterations)
+        for signal in (self.condition.currentIndexChanged, self.strength.valueChanged, self.l1.valueChanged,
+                       self.iterations.valueChanged):
+            signal.connect(self._mark_custom)
+        self.strength.valueChanged.connect(lambda value: self.strength_changed.emit(float(value)))
+        return box
+
+    def _output_box(self) -> QGroupBox:
+        box, form = self._form("Output")
+        self.output = QLineEdit()
+        self.output.setToolTip("Protected copies go here, with the original file names. Originals are never "
+                               "changed.")
+        self.output.editingFinished.connect(self.output_changed)
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse_output)
+        output_row = QHBoxLayout()
+        output_row.addWidget(self.output, 1)
+        output_row.addWidget(browse)
+        self.format = self._combo({name: FORMAT_TEXT.get(name, name) for name in OUTPUT_FORMATS})
+        self.format.setToolTip("The file format of the protected copies. JPEG is checked after compression.")
+        self.format.currentIndexChanged.connect(self._format_changed)
+        self.jpeg_quality = QSpinBox(minimum=1, maximum=100)
+        self.jpeg_quality.setToolTip("JPEG quality of the protected copies (for JPEG output).")
+        self.metadata = self._combo({name: METADATA_TEXT.get(name, (name,))[0] for name in METADATA_POLICIES},
+                                    {name: text[1] for name, text in METADATA_TEXT.items()})
+        self.metadata.setToolTip("What the protected copies keep of the photo's metadata.")
+        self.overwrite = QCheckBox("Replace existing protected copies")
+        self.overwrite.setToolTip("Off: photos whose protected copy already exists are skipped (resume a batch).")
+        self.overwrite.toggled.connect(self.output_changed)
+        self.device = self._combo({name: DEVICE_TEXT.get(name, name) for name in DEVICE_CHOICES})
+        self.device.setToolTip("Where the computing happens. Automatic uses a GPU when there is one.")
+        for index, name in enumerate(DEVICE_CHOICES):
+            try:
+                resolve_device(name)
+            except PixelGuardError as error:
+                self._disable_item(self.device, index, str(error))
+        self.device.currentIndexChanged.connect(self.preview_settings_changed)
+        form.addRow("Folder", output_row)
+        form.addRow("Format", self.format)
+        form.addRow("JPEG quality", self.jpeg_quality)
+        form.addRow("Metadata", self.metadata)
+        form.addRow(self.overwrite)
+        form.addRow("Device", self.device)
+        return box
+
+    @staticmethod
+    def _disable_item(combo: QComboBox, index: int, reason: str) -> None:
+        item = combo.model().item(index)
+        item.setEnabled(False)
+        item.setToolTip(reason)
+
+    # -- reactions ----------------------------------------------------------------------
+    def apply_preset(self, name: str) -> None:
+        values = PRESETS[name]
+        self._applying_preset = True
+        self._select(self.condition, values["condition"])
+        self.strength.setValue(values["strength"])
+        self.l1.setValue(values["l1"])
+        self.iterations.setValue(values["max_iter"])
+        self._applying_preset = False
+        self._show_preset(name)
+
+    def preset_name(self) -> str:
+        button = self.preset_buttons.checkedButton()
+        return button.text() if button is not None else "Custom"
+
+    def _show_preset(self, name: str) -> None:
+        self.preset_buttons.setExclusive(False)
+        for button in self.preset_buttons.buttons():
+            button.setChecked(button.text() == name)
+        self.preset_buttons.setExclusive(True)
+        self.preset_help.setText(PRESET_HELP[name if name in PRESETS else "Custom"])
+
+    def _mark_custom(self) -> None:
+        if not self._applying_preset:
+            self._show_preset("Custom")
+
+    def _model_changed(self) -> None:
+        self.refresh_model_status()
+        self.preview_settings_changed.emit()
+
+    def set_models(self, entries: list[ModelEntry]) -> None:
+        """Fill the model list, keeping the current choice when it is a registry model."""
+        current = self.model.currentData()
+        self.model.blockSignals(True)
+        self.model.clear()
+        for entry in entries:
+            self.model.addItem(entry.name, entry.name)
+            self.model.setItemData(self.model.count() - 1, f"{entry.description} · {entry.licence}",
+                                   Qt.ItemDataRole.ToolTipRole)
+        self.models_listed = True
+        self._select(self.model, current)
+        self.model.blockSignals(False)
+        if self.model.currentData() != current:
+            self._model_changed()
+        else:
+            self.refresh_model_status()
+
+    def refresh_model_status(self) -> None:
+        name = self.model.currentData()
+        if not self.models_listed:
+            self.model_status.setText("Checking the model…")
+            self.download_button.hide()
+            return
+        try:
+            status = model_status(name)
+            text = MODEL_STATUS_TEXT[status].format(size=get_entry(name).download_mb)
+        except PixelGuardError as error:
+            status, text = "", str(error)
+        self.model_status.setText(text)
+        self.download_button.setVisible(status == "not-downloaded")
+
+    def _method_changed(self) -> None:
+        name = self.method.currentData()
+        options = self.current_options()
+        for widget in self.method_options.values():
+            widget.setVisible(widget is options)
+        self.options_area.setVisible(options is not self.no_options)
+        self.method_summary.setText(METHODS[name].summary.capitalize() + ".")
+        self.condition.setEnabled(options.uses_condition)
+        self.method_changed.emit(name)
+
+    def current_options(self) -> MethodOptions:
+        return self.method_options.get(self.method.currentData(), self.no_options)
+
+    def _format_changed(self) -> None:
+        self.jpeg_quality.setEnabled(self.format.currentData() in ("jpeg", "keep"))
+        self.output_changed.emit()
+
+    def _browse_output(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Folder for protected copies", self.output.text())
+        if folder:
+            self.output.setText(folder)
+            self.output_changed.emit()
+
+    # -- values -------------------------------------------------------------------------
+    def settings(self) -> ProtectSettings:
+        settings = ProtectSettings(
+            model=self.model.currentData(), method=self.method.currentData(),
+            condition=self.condition.currentData(), strength=self.strength.value(), l1=self.l1.value(),
+            max_iter=self.iterations.value(), format=self.format.currentData(),
+            jpeg_quality=self.jpeg_quality.value(), metadata=self.metadata.currentData(),
+            device=self.device.currentData(),
+        )
+        self.current_options().apply(settings)
+        return settings
+
+    def output_folder(self) -> Path:
+        return Path(self.output.text().strip()).expanduser()
+
+    def load(self, store: QSettings) -> None:
+        defaults = ProtectSettings()
+        store.beginGroup("settings")
+        model = store.value("model", defaults.model)
+        if self.model.findData(model) < 0 and not self.models_listed:
+            self.model.addItem(model, model)  # checked against the registry in set_models
+        self._select(self.model, model)
+        self._select(self.method, store.value("method", defaults.method))
+        self._select(self.condition, store.value("condition", defaults.condition))
+        self.strength.setValue(int(float(store.value("strength", defaults.strength))))
+        self.l1.setValue(float(store.value("l1", defaults.l1)))
+        self.iterations.setValue(int(store.value("max_iter", defaults.max_iter)))
+        self.output.setText(store.value("output", default_output_folder()))
+        self._select(self.format, store.value("format", defaults.format))
+        self.jpeg_quality.setValue(int(store.value("jpeg_quality", defaults.jpeg_quality)))
+        self._select(self.metadata, store.value("metadata", defaults.metadata))
+        self._select(self.device, store.value("device", defaults.device))
+        self.overwrite.setChecked(store.value("overwrite", False, type=bool))
+        for options in self.method_options.values():
+            options.load(store)
+        self._show_preset(store.value("preset", DEFAULT_PRESET))
+        store.endGroup()
+        self.refresh_model_status()
+
+    def save(self, store: QSettings) -> None:
+        settings = self.settings()
+        store.beginGroup("settings")
+        store.setValue("preset", self.preset_name())
+        for key in ("model", "method", "condition", "strength", "l1", "max_iter", "format", "jpeg_quality",
+                    "metadata", "device"):
+            store.setValue(key, getattr(settings, key))
+        store.setValue("output", self.output.text())
+        store.setValue("overwrite", self.overwrite.isChecked())
+        for options in self.method_options.values():
+            options.save(store)
+        store.endGroup()
+
+    @staticmethod
+    def _select(combo: QComboBox, value: str) -> None:
+        index = combo.findData(value)
+        if index >= 0 and combo.model().item(index).isEnabled():
+            combo.setCurrentIndex(index)

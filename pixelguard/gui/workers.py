@@ -1,0 +1,312 @@
+"""Work off the GUI thread: protecting a batch, previewing the selected photo, downloading models.
+
+The workers call the same engine functions as the CLI (Protector, protect_batch, download_model,
+the preview pictures) and only turn their callbacks into Qt signals, so the window never blocks.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from collections import OrderedDict
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, SignalInstance, Slot
+from PySide6.QtGui import QImage
+
+from pixelguard import imageio
+from pixelguard.attacks.loop import AttackCancelled
+from pixelguard.devices import resolve_device
+from pixelguard.errors import PixelGuardError
+from pixelguard.models import DownloadCancelled, download_model, model_status
+from pixelguard.preview import amplified_difference, threshold_heat_map
+from pixelguard.protect import Job, Protector, ProtectSettings, protect_batch, top_k
+from pixelguard.tagging import ranked_tags
+from pixelguard.transfer import ensemble_member_names, load_models
+
+
+def qimage_from_rgb(rgb: np.ndarray) -> QImage:
+    """HxWx3 uint8 -> QImage that owns a copy of the pixels (safe to build off the GUI thread)."""
+    rgb = np.ascontiguousarray(rgb)
+    height, width, _ = rgb.shape
+    return QImage(rgb.data, width, height, 3 * width, QImage.Format.Format_RGB888).copy()
+
+
+def models_to_download(spec: str) -> list[str]:
+    """Registry models in `spec` whose weights are not on this machine yet."""
+    missing = []
+    for name in ensemble_member_names(spec):
+        try:
+            if model_status(name) == "not-downloaded":
+                missing.append(name)
+        except PixelGuardError:  # a model file, not a registry name: nothing to download
+            pass
+    return missing
+
+
+class _Delivery(QObject):
+    done = Signal(object)
+
+
+class BackgroundCall(QRunnable):
+    """`function()` on Qt's global thread pool; its result goes to `on_done` on the GUI thread."""
+
+    def __init__(self, function: Callable[[], object], on_done: Callable[[object], None]):
+        super().__init__()
+        self.function = function
+        self.delivery = _Delivery()  # made on the GUI thread, so its slot runs there
+        self.delivery.done.connect(on_done)
+        QThreadPool.globalInstance().start(self)
+
+    def run(self) -> None:
+        try:
+            result = self.function()
+        except Exception:  # a bug here must not end the app; the caller keeps its default
+            traceback.print_exc()
+            return
+        self.delivery.done.emit(result)
+
+
+class ModelCache:
+    """Loaded models shared by the preview and protection threads, a few (model, device) at a time."""
+
+    def __init__(self, capacity: int = 2):
+        self._capacity = capacity
+        self._lock = threading.Lock()
+        self._models: OrderedDict[tuple[str, str], torch.nn.Module] = OrderedDict()
+
+    def get(self, spec: str, device: str) -> torch.nn.Module:
+        key = (spec, str(resolve_device(device)))
+        with self._lock:
+            if key not in self._models:
+                self._models[key] = load_models(spec, device=key[1])
+                while len(self._models) > self._capacity:
+                    self._models.popitem(last=False)
+            self._models.move_to_end(key)
+            return self._models[key]
+
+
+class BatchProgress:
+    """Fraction done and time left for a batch, from per-photo iteration progress.
+
+    Photos stop as soon as they are protected, so the time per photo comes from finished
+    photos once there are some, and from the current photo's iterations before that.
+    """
+
+    def __init__(self, photos: int, clock: Callable[[], float] = time.monotonic):
+        self.photos = photos
+        self.done = 0
+        self.current = 0.0  # fraction of the current photo's iterations
+        self._clock = clock
+        self._started = clock()
+        self._photo_started = self._started
+        self._finished_seconds = 0.0
+
+    def start_photo(self) -> None:
+        self.current = 0.0
+        self._photo_started = self._clock()
+
+    def iteration(self, step: int, total: int) -> None:
+        self.current = min(1.0, step / max(total, 1))
+
+    def finish_photo(self) -> None:
+        self.done += 1
+        self.current = 0.0
+        self._finished_seconds = self._clock() - self._started
+
+    @property
+    def fraction(self) -> float:
+        return min(1.0, (self.done + self.current) / max(self.photos, 1))
+
+    def seconds_left(self) -> float | None:
+        """None while there is nothing to go on yet."""
+        in_photo = self._clock() - self._photo_started
+        if self.done:
+            per_photo = self._finished_seconds / self.done
+        elif self.current > 0:
+            per_photo = in_photo / self.current
+        else:
+            return None
+        return max(0.0, per_photo * (self.photos - self.done) - in_photo)
+
+
+def describe_seconds(seconds: float | None) -> str:
+    if seconds is None:
+        return "estimating time left…"
+    if seconds < 60:
+        return f"about {max(1, round(seconds))} s left"
+    if seconds < 3600:
+        return f"about {round(seconds / 60)} min left"
+    return f"about {seconds / 3600:.1f} h left"
+
+
+def download_missing(spec: str, stop: threading.Event, status: SignalInstance, progress: SignalInstance) -> None:
+    """Fetch the registry models `spec` needs that are not here yet; setting `stop` cancels."""
+
+    def report(done: int, total: int | None) -> None:
+        progress.emit(float(done), float(total or 0))
+
+    for name in models_to_download(spec):
+        status.emit(f"Downloading {name}…")
+        download_model(name, progress=report, cancel=stop)
+
+
+class ProtectWorker(QObject):
+    """Protects (queue row, job) pairs in order, saving each photo as soon as it is done."""
+
+    status = Signal(str)
+    download_progress = Signal(float, float)  # bytes done, total (0 when unknown)
+    photo_started = Signal(int)  # queue row
+    iteration = Signal(int, int)  # step, max
+    photo_finished = Signal(int, object)  # queue row, ProtectionRecord
+    failed = Signal(str)  # a plain-words message that ends the whole run
+    finished = Signal(bool)  # cancelled
+
+    def __init__(self, jobs: list[tuple[int, Job]], settings: ProtectSettings, models: ModelCache,
+                 overwrite: bool = False):
+        super().__init__()
+        self.jobs = jobs
+        self.settings = replace(settings)
+        self.models = models
+        self.overwrite = overwrite
+        self._stop = threading.Event()
+
+    def cancel(self) -> None:
+        self._stop.set()
+
+    @Slot()
+    def run(self) -> None:
+        try:
+            download_missing(self.settings.model, self._stop, self.status, self.download_progress)
+            self.status.emit(f"Loading {self.settings.model}…")
+            protector = Protector(self.settings, model=self.models.get(self.settings.model, self.settings.device))
+            rows = [row for row, _ in self.jobs]
+            records = protect_batch(
+                [job for _, job in self.jobs], protector,
+                overwrite=self.overwrite, skip_existing=not self.overwrite,
+                on_start=lambda index, job: self.photo_started.emit(rows[index]),
+                on_iteration=self.iteration.emit, should_stop=self._stop.is_set,
+            )
+            for row, record in zip(rows, records):
+                self.photo_finished.emit(row, record)
+                if self._stop.is_set():
+                    break
+        except (AttackCancelled, DownloadCancelled):
+            pass
+        except PixelGuardError as error:
+            self.failed.emit(str(error))
+        except Exception as error:  # an engine bug must not take the window down
+            traceback.print_exc()
+            self.failed.emit(f"Unexpected error: {error}")
+        finally:
+            self.finished.emit(self._stop.is_set())
+
+
+class DownloadWorker(QObject):
+    """Downloads one model ahead of use (the settings panel's Download button)."""
+
+    status = Signal(str)
+    download_progress = Signal(float, float)
+    failed = Signal(str)
+    finished = Signal(bool)  # cancelled
+
+    def __init__(self, spec: str):
+        super().__init__()
+        self.spec = spec
+        self._stop = threading.Event()
+
+    def cancel(self) -> None:
+        self._stop.set()
+
+    @Slot()
+    def run(self) -> None:
+        try:
+            download_missing(self.spec, self._stop, self.status, self.download_progress)
+        except DownloadCancelled:
+            pass
+        except PixelGuardError as error:
+            self.failed.emit(str(error))
+        except Exception as error:
+            traceback.print_exc()
+            self.failed.emit(f"Unexpected error: {error}")
+        finally:
+            self.finished.emit(self._stop.is_set())
+
+
+@dataclass(frozen=True)
+class PreviewRequest:
+    """What to show for one photo; `generation` lets a newer request supersede this one."""
+
+    generation: int
+    path: Path
+    output: Path | None  # the protected file, when there is one
+    settings: ProtectSettings
+    predictions: bool = True  # run the model for the top-5 on the original
+    tags: int = 0  # how many ranked tags to report (0: none)
+
+
+class PreviewWorker(QObject):
+    """Loads the selected photo and computes its pictures and predictions, newest request first.
+
+    Lives on its own thread for the whole session; requests superseded by a newer selection are
+    dropped between steps.
+    """
+
+    original_ready = Signal(int, QImage)
+    heat_map_ready = Signal(int, QImage)
+    protected_ready = Signal(int, QImage, QImage, int)  # protected, amplified change, factor
+    predictions_ready = Signal(int, object, object)  # [[label, prob], ...], [Tag, ...]
+    unavailable = Signal(int, str)  # why something could not be shown
+
+    def __init__(self, models: ModelCache):
+        super().__init__()
+        self.models = models
+        self.latest = 0  # set from the GUI thread before each request
+
+    @Slot(object)
+    def preview(self, request: PreviewRequest) -> None:
+        try:
+            self._preview(request)
+        except PixelGuardError as error:
+            self.unavailable.emit(request.generation, str(error))
+        except Exception as error:
+            traceback.print_exc()
+            self.unavailable.emit(request.generation, f"Unexpected error: {error}")
+
+    def _current(self, request: PreviewRequest) -> bool:
+        return request.generation == self.latest
+
+    def _preview(self, request: PreviewRequest) -> None:
+        if not self._current(request):
+            return
+        rgb = imageio.load_image(request.path).rgb
+        self.original_ready.emit(request.generation, qimage_from_rgb(rgb))
+        if request.output is not None and request.output.exists() and self._current(request):
+            protected = imageio.load_image(request.output).rgb
+            if protected.shape == rgb.shape:
+                change, factor = amplified_difference(rgb, protected)
+                self.protected_ready.emit(request.generation, qimage_from_rgb(protected),
+                                          qimage_from_rgb(change), factor)
+        settings = request.settings
+        if self._current(request) and (request.predictions or request.tags):
+            self._predict(request, rgb)
+        if self._current(request):
+            heat_map = threshold_heat_map(rgb, settings.window, settings.sigma)
+            self.heat_map_ready.emit(request.generation, qimage_from_rgb(heat_map))
+
+    def _predict(self, request: PreviewRequest, rgb: np.ndarray) -> None:
+        settings = request.settings
+        missing = models_to_download(settings.model)
+        if missing:
+            self.unavailable.emit(request.generation,
+                                  f"Download {', '.join(missing)} to see its predictions (Settings → Download).")
+            return
+        protector = Protector(settings, model=self.models.get(settings.model, settings.device))
+        logits = protector.logits(protector.tensor(rgb))
+        tags = ranked_tags(protector.model, protector.labels, logits, request.tags) if request.tags else []
+        self.predictions_ready.emit(request.generation, top_k(logits, protector.labels), tags)

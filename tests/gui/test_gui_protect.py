@@ -1,0 +1,119 @@
+"""The real window on real photos with the real default model, driven as a user would."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+from skimage.metrics import structural_similarity
+
+from pixelguard import imageio
+from pixelguard.gui.photo_queue import Status
+from pixelguard.models import load_model
+from pixelguard.protect import top_k
+
+pytestmark = pytest.mark.slow
+
+TIMEOUT_MS = 120_000
+
+
+def statuses(window):
+    return [item.status for item in window.photos.items]
+
+
+def test_protect_a_photo_and_show_the_proof_read_from_the_saved_file(window, qtbot, small_photos, tmp_path):
+    source = small_photos / "grace_hopper.png"
+    assert window.add_paths([source]) == 1
+    assert statuses(window) == [Status.WAITING]
+    # Before protecting: the threshold map and the classifier's reading are shown.
+    qtbot.waitUntil(lambda: window.viewer.heat_map.first is not None, timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: len(window.predictions.before.labels()) == 5, timeout=TIMEOUT_MS)
+    model = load_model("efficientnet-lite0")
+    original = imageio.load_image(source).rgb
+    clean = top_k(model(imageio.rgb_to_tensor(original))[0], model.labels)
+    assert window.predictions.before.labels() == [label for label, _ in clean]
+    assert window.predictions.before.highlight == clean[0][0]
+    assert not window.predictions.after.labels()
+
+    window.queue.selectAll()
+    assert window.protect_action.isEnabled()
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow)
+    qtbot.keyClick(window.queue, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    assert window.cancel_action.isEnabled() and not window.protect_all_action.isEnabled()
+    qtbot.waitUntil(lambda: window.protect_thread is None, timeout=TIMEOUT_MS)
+
+    assert statuses(window) == [Status.PROTECTED]
+    saved = tmp_path / "protected" / "grace_hopper.png"
+    assert saved.exists()
+    protected = imageio.load_image(saved).rgb
+    assert protected.shape == original.shape and not np.array_equal(protected, original)
+    # "After" is what the model reads from the saved file, measured here independently.
+    after = top_k(model(imageio.rgb_to_tensor(protected))[0], model.labels)
+    assert window.predictions.after.labels() == [label for label, _ in after]
+    assert clean[0][0] not in window.predictions.after.labels()
+    assert window.predictions.verdict.text() == f"Protected: '{clean[0][0]}' is no longer in the top 5"
+    expected_ssim = structural_similarity(original, protected, channel_axis=-1, data_range=255)
+    assert window.predictions.figure_text("ssim") == f"{expected_ssim:.4f}"
+    # The compare view and the amplified change come from the saved file too.
+    qtbot.waitUntil(lambda: window.viewer.change.first is not None, timeout=TIMEOUT_MS)
+    assert window.viewer.compare.protected.size() == window.viewer.compare.original.size()
+    assert "amplified ×" in window.viewer.change_caption.text()
+    assert "1 protected" in window.statusBar().currentMessage()
+
+
+def test_cancel_keeps_finished_photos_and_the_window_responds(window, qtbot, small_photos, tmp_path):
+    assert window.add_paths([small_photos]) == 3
+    finished = []
+
+    def cancel_after_first(row, record):
+        finished.append(record)
+        window.cancel()
+
+    window.protect_all()
+    window.protect_worker.photo_finished.connect(cancel_after_first)
+    qtbot.waitUntil(lambda: window.protect_thread is None, timeout=TIMEOUT_MS)
+
+    assert len(finished) == 1 and finished[0].status == "protected"
+    assert Path(finished[0].output).exists()
+    assert statuses(window).count(Status.PROTECTED) == 1
+    assert statuses(window).count(Status.WAITING) == 2
+    written = sorted(path.name for path in (tmp_path / "protected").iterdir())
+    assert written == [Path(finished[0].output).name]
+    assert window.statusBar().currentMessage().startswith("Cancelled.")
+    # Still responsive: the others can be protected now; the finished one is kept, not redone.
+    assert window.protect_all_action.isEnabled() and not window.cancel_action.isEnabled()
+    window.protect_all()
+    qtbot.waitUntil(lambda: window.protect_thread is None, timeout=TIMEOUT_MS)
+    assert statuses(window).count(Status.ALREADY_PROTECTED) == 1
+    assert statuses(window).count(Status.PROTECTED) == 2
+    assert len(list((tmp_path / "protected").iterdir())) == 3
+
+
+def test_closing_while_protecting_cancels_and_waits(qtbot, settings_store, small_photos, tmp_path):
+    from pixelguard.gui.window import MainWindow
+
+    window = MainWindow(settings_store)
+    qtbot.addWidget(window)
+    window.settings_panel.output.setText(str(tmp_path / "protected"))
+    window.settings_panel.strength.setValue(1)  # too weak to succeed: it would run all iterations
+    window.settings_panel.iterations.setValue(5000)
+    window.add_paths([small_photos / "owl.png"])
+    window.protect_all()
+    thread = window.protect_thread
+    qtbot.waitUntil(lambda: window.batch.current > 0, timeout=TIMEOUT_MS)
+    window.close()
+    assert thread.isFinished()
+    assert not window.preview_thread.isRunning()
+
+
+def test_tag_methods_show_the_photos_tags_as_check_boxes(window, qtbot, small_photos):
+    panel = window.settings_panel
+    window.add_paths([small_photos / "owl.png"])
+    panel.method.setCurrentIndex(panel.method.findData("tkmia"))
+    tags = panel.method_options["tkmia"]
+    qtbot.waitUntil(lambda: len(tags.boxes) == 5, timeout=TIMEOUT_MS)
+    assert tags.boxes[0].property("tag") == window.photos.item(0).before[0][0]
+    tags.boxes[1].setChecked(True)
+    assert panel.settings().hide == (tags.boxes[1].property("tag"),)
+

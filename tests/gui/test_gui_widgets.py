@@ -1,0 +1,403 @@
+"""The GUI's pieces on small synthetic inputs: fast, no model."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtCore import QMimeData, QPoint, QPointF, QSettings, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImage, QPixmap
+from PySide6.QtWidgets import QPushButton
+
+from pixelguard.attacks import METHODS
+from pixelguard.gui import icon
+from pixelguard.gui.photo_queue import PhotoQueueModel, Status
+from pixelguard.gui.predictions import PredictionsPanel
+from pixelguard.gui.settings_panel import METHOD_OPTIONS, PRESETS, SettingsPanel
+from pixelguard.gui.viewer import ImageCanvas, Mode, ViewState
+from pixelguard.gui.workers import BatchProgress, describe_seconds
+from pixelguard.protect import ProtectionRecord, ProtectSettings
+
+
+# -- batch progress and time left ---------------------------------------------------------------
+class FakeClock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_time_left_comes_from_iterations_then_from_finished_photos():
+    clock = FakeClock()
+    batch = BatchProgress(4, clock)
+    assert batch.seconds_left() is None and batch.fraction == 0
+    batch.start_photo()
+    clock.now += 2
+    batch.iteration(25, 100)  # a quarter of the first photo in 2 s: 8 s a photo
+    assert batch.fraction == pytest.approx(0.25 / 4)
+    assert batch.seconds_left() == pytest.approx(8 * 4 - 2)
+    clock.now += 1
+    batch.finish_photo()  # it stopped early, after 3 s
+    batch.start_photo()
+    assert batch.seconds_left() == pytest.approx(3 * 3)
+    clock.now += 1
+    assert batch.seconds_left() == pytest.approx(3 * 3 - 1)
+    assert batch.fraction == pytest.approx(1 / 4)
+
+
+def test_time_left_in_words():
+    assert describe_seconds(None) == "estimating time left…"
+    assert describe_seconds(0.2) == "about 1 s left"
+    assert describe_seconds(90) == "about 2 min left"
+    assert describe_seconds(5400) == "about 1.5 h left"
+
+
+# -- the picture canvas -------------------------------------------------------------------------
+def canvas_with_picture(qtbot, size=(400, 300), picture=(800, 600)) -> ImageCanvas:
+    canvas = ImageCanvas(ViewState())
+    qtbot.addWidget(canvas)
+    canvas.resize(*size)
+    image = QPixmap(*picture)
+    image.fill(Qt.GlobalColor.darkGreen)
+    second = QPixmap(*picture)
+    second.fill(Qt.GlobalColor.darkRed)
+    canvas.set_pictures(image, second, ("Original", "Protected"))
+    canvas.show()
+    return canvas
+
+
+def test_fit_then_actual_pixels_shows_one_photo_pixel_per_screen_pixel(qtbot):
+    canvas = canvas_with_picture(qtbot)
+    assert canvas.image_rect().size().toSize() == canvas.size()  # 800x600 fits 400x300 at 50 %
+    assert canvas.zoom_level() == pytest.approx(0.5)
+    canvas.actual_pixels()
+    ratio = canvas.devicePixelRatioF()
+    assert canvas.zoom_level() == pytest.approx(1.0)
+    assert canvas.image_rect().width() == pytest.approx(800 / ratio)
+
+
+def test_wheel_zoom_keeps_the_point_under_the_pointer(qtbot):
+    canvas = canvas_with_picture(qtbot)
+    canvas.actual_pixels()
+    anchor = QPointF(100, 80)
+    rect = canvas.image_rect()
+    before = ((anchor.x() - rect.left()) / rect.width(), (anchor.y() - rect.top()) / rect.height())
+    canvas.zoom_by(2.0, anchor)
+    rect = canvas.image_rect()
+    after = ((anchor.x() - rect.left()) / rect.width(), (anchor.y() - rect.top()) / rect.height())
+    assert canvas.zoom_level() == pytest.approx(2.0)
+    assert after == pytest.approx(before, abs=1e-6)
+    canvas.zoom_by(0.01)  # below fit: back to fit
+    assert canvas.state.zoom is None
+
+
+def test_dragging_pans_at_100_percent_and_never_past_the_edge(qtbot):
+    canvas = canvas_with_picture(qtbot)
+    canvas.set_mode(Mode.SINGLE)
+    canvas.actual_pixels()
+    start = canvas.image_rect()
+    qtbot.mousePress(canvas, Qt.MouseButton.LeftButton, pos=QPoint(200, 150))
+    qtbot.mouseMove(canvas, QPoint(150, 120))
+    qtbot.mouseRelease(canvas, Qt.MouseButton.LeftButton, pos=QPoint(150, 120))
+    moved = canvas.image_rect()
+    assert (moved.left() - start.left(), moved.top() - start.top()) == pytest.approx((-50, -30))
+    for _ in range(20):  # far past the corner
+        qtbot.mousePress(canvas, Qt.MouseButton.LeftButton, pos=QPoint(390, 290))
+        qtbot.mouseMove(canvas, QPoint(10, 10))
+        qtbot.mouseRelease(canvas, Qt.MouseButton.LeftButton, pos=QPoint(10, 10))
+    rect = canvas.image_rect()
+    assert rect.right() == pytest.approx(canvas.width()) and rect.bottom() == pytest.approx(canvas.height())
+
+
+def test_split_line_follows_the_mouse_and_flicker_alternates(qtbot):
+    canvas = canvas_with_picture(qtbot)
+    canvas.set_mode(Mode.SPLIT)
+    qtbot.mousePress(canvas, Qt.MouseButton.LeftButton, pos=QPoint(100, 150))
+    assert canvas.split == pytest.approx(0.25)
+    qtbot.mouseMove(canvas, QPoint(300, 150))
+    qtbot.mouseRelease(canvas, Qt.MouseButton.LeftButton, pos=QPoint(300, 150))
+    assert canvas.split == pytest.approx(0.75)
+    grab = canvas.grab().toImage()
+    assert QImage.pixelColor(grab, 50, 200).green() > 90 and QImage.pixelColor(grab, 350, 200).red() > 120
+    canvas.set_mode(Mode.FLICKER)
+    assert canvas.flickering
+    first = canvas.showing_second
+    qtbot.waitUntil(lambda: canvas.showing_second != first, timeout=2000)
+    canvas.set_mode(Mode.SPLIT)
+    assert not canvas.flickering
+
+
+# -- the queue ----------------------------------------------------------------------------------
+def test_queue_reads_thumbnails_off_the_gui_thread_and_reports_bad_files(qtbot, tmp_path):
+    upright = tmp_path / "rotated.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored sideways: shown rotated by 90 degrees
+    Image.new("RGB", (120, 60), "orange").save(upright, exif=exif)
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not a png at all")
+    model = PhotoQueueModel()
+    assert model.add([(upright, None), (broken, None)]) == 2
+    assert model.add([(upright, None)]) == 0  # already queued
+    qtbot.waitUntil(lambda: model.item(0).thumbnail is not None and model.item(1).status is Status.FAILED,
+                    timeout=10_000)
+    assert model.item(0).pixels == (60, 120)
+    assert model.item(0).size_text.startswith("60×120 · ")
+    assert "not an image" in model.item(1).reason
+    assert model.item(1).status_text.startswith("Failed: ")
+    model.wait_for_thumbnails()
+
+
+@pytest.mark.parametrize("record, status, text", [
+    (ProtectionRecord(input="a.png", verdict="Protected: 'tabby' is no longer in the top 5"),
+     Status.PROTECTED, "Protected"),
+    (ProtectionRecord(input="a.png", status="failed", verdict="Not protected: 'tabby' still in the top 5"),
+     Status.NOT_PROTECTED, "Not protected: 'tabby' still in the top 5"),
+    (ProtectionRecord(input="a.png", status="error", error="a.png: damaged file"),
+     Status.FAILED, "Failed: a.png: damaged file"),
+    (ProtectionRecord(input="a.png", status="skipped", verdict="skipped: output already exists"),
+     Status.ALREADY_PROTECTED, "Already protected"),
+])
+def test_queue_status_follows_the_record(record, status, text, tmp_path):
+    photo = tmp_path / "a.png"
+    Image.new("RGB", (8, 8)).save(photo)
+    model = PhotoQueueModel()
+    model.add([(photo, None)])
+    model.wait_for_thumbnails()
+    model.set_record(0, record)
+    assert model.item(0).status is status and model.item(0).status_text == text
+
+
+# -- predictions --------------------------------------------------------------------------------
+def test_predictions_highlight_the_removed_label_and_show_the_figures(qtbot):
+    panel = PredictionsPanel()
+    qtbot.addWidget(panel)
+    record = ProtectionRecord(
+        input="cat.png", output="out/cat.png", label="tabby", success=True, status="protected",
+        verdict="Protected: 'tabby' is no longer in the top 5",
+        before=[["tabby", 0.6], ["tiger cat", 0.2], ["Egyptian cat", 0.1], ["lynx", 0.05], ["carton", 0.01]],
+        after=[["tiger cat", 0.5], ["Egyptian cat", 0.2], ["lynx", 0.1], ["sock", 0.05], ["carton", 0.01]],
+        ssim=0.987654, psnr=41.23, delta_e_mean=0.61, linf=18, iterations=7, seconds=1.25,
+        extra={"robust_jpeg75": True},
+    )
+    panel.show_record(record)
+    assert panel.before.labels()[0] == "tabby" and panel.before.highlight == "tabby"
+    assert panel.after.labels() == ["tiger cat", "Egyptian cat", "lynx", "sock", "carton"]
+    assert panel.verdict.text() == record.verdict and panel.verdict.property("kind") == "good"
+    assert [panel.figure_text(name) for name in ("ssim", "psnr", "delta_e", "linf", "work")] == [
+        "0.9877", "41.2 dB", "0.61", "18 levels", "7 · 1.2 s"]
+    assert "survives JPEG quality 75: yes" in panel.notes.text()
+    panel.show_record(ProtectionRecord(input="x.png", status="error", error="x.png: damaged file"))
+    assert panel.verdict.property("kind") == "bad" and "damaged file" in panel.verdict.text()
+
+
+# -- settings -----------------------------------------------------------------------------------
+def test_presets_set_the_values_and_editing_makes_them_custom(qtbot):
+    panel = SettingsPanel()
+    qtbot.addWidget(panel)
+    for name, values in PRESETS.items():
+        panel.apply_preset(name)
+        settings = panel.settings()
+        assert (settings.condition, settings.strength, settings.l1, settings.max_iter) == (
+            values["condition"], values["strength"], values["l1"], values["max_iter"])
+        assert panel.preset_name() == name
+    panel.strength.setValue(panel.strength.value() + 1)
+    assert panel.preset_name() == "Custom"
+
+
+def test_balanced_preset_is_the_engine_default():
+    defaults = ProtectSettings()
+    balanced = PRESETS["Balanced"]
+    assert (defaults.condition, defaults.strength, defaults.l1, defaults.max_iter) == (
+        balanced["condition"], balanced["strength"], balanced["l1"], balanced["max_iter"])
+
+
+def test_every_method_gets_valid_settings_from_the_panel(qtbot):
+    panel = SettingsPanel()
+    qtbot.addWidget(panel)
+    assert set(METHOD_OPTIONS) <= set(METHODS)
+    for name in METHODS:
+        panel.method.setCurrentIndex(panel.method.findData(name))
+        settings = panel.settings()
+        assert settings.method == name
+        settings.validate()
+        assert panel.condition.isEnabled() == panel.current_options().uses_condition
+    panel.method.setCurrentIndex(panel.method.findData("labelfool"))
+    panel.method_options["labelfool"].target.setText("tiger cat")
+    panel.method_options["labelfool"].privacy.setChecked(True)
+    assert (panel.settings().target, panel.settings().privacy_target) == ("tiger cat", True)
+
+
+def test_settings_persist_between_runs(qtbot, tmp_path):
+    store = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    first = SettingsPanel()
+    qtbot.addWidget(first)
+    first.load(store)
+    first.apply_preset("Strong")
+    first.format.setCurrentIndex(first.format.findData("jpeg"))
+    first.jpeg_quality.setValue(85)
+    first.metadata.setCurrentIndex(first.metadata.findData("keep-safe"))
+    first.method.setCurrentIndex(first.method.findData("labelfool"))
+    first.method_options["labelfool"].privacy.setChecked(True)
+    first.output.setText(str(tmp_path / "elsewhere"))
+    first.overwrite.setChecked(True)
+    first.save(store)
+    store.sync()
+    assert "jpeg_quality=85" in (tmp_path / "settings.ini").read_text()
+
+    second = SettingsPanel()
+    qtbot.addWidget(second)
+    second.load(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
+    restored = second.settings()
+    assert (restored.condition, restored.strength, restored.l1, restored.max_iter) == (
+        "semantic", 40, 0.5, 200)
+    assert (restored.format, restored.jpeg_quality, restored.metadata) == ("jpeg", 85, "keep-safe")
+    assert restored.method == "labelfool" and restored.privacy_target
+    assert second.output_folder() == tmp_path / "elsewhere" and second.overwrite.isChecked()
+    assert second.preset_name() == "Strong"
+
+
+def test_the_app_never_writes_the_users_real_settings(window, tmp_path):
+    window.close()
+    assert (tmp_path / "settings.ini").exists()
+    assert QSettings().fileName().startswith(str(tmp_path))
+
+
+# -- the window without a model -----------------------------------------------------------------
+def test_shortcuts_and_disabled_actions(window):
+    shortcuts = {action.text(): [key.toString() for key in action.shortcuts()] for action in (
+        window.open_action, window.folder_action, window.protect_action, window.protect_all_action,
+        window.cancel_action)}
+    assert shortcuts["Open Photos…"] == ["Ctrl+O"]
+    assert shortcuts["Open Folder…"] == ["Ctrl+Shift+O"]
+    assert "Ctrl+Return" in shortcuts["Protect Selected"] and "Ctrl+Enter" in shortcuts["Protect Selected"]
+    assert shortcuts["Cancel"] == ["Esc"]
+    # Nothing to protect or cancel yet.
+    assert not window.protect_action.isEnabled() and not window.protect_all_action.isEnabled()
+    assert not window.cancel_action.isEnabled() and not window.report_action.isEnabled()
+    assert window.windowTitle() == "PixelGuard" and not window.windowIcon().isNull()
+
+
+def test_folders_are_added_recursively_and_missing_files_reported(window, tmp_path):
+    folder = tmp_path / "holiday"
+    (folder / "day 2").mkdir(parents=True)
+    for path in (folder / "a.png", folder / "day 2" / "b.jpg"):
+        Image.new("RGB", (32, 24), "teal").save(path)
+    (folder / "notes.txt").write_text("not a photo")
+    assert window.add_paths([folder]) == 2
+    assert [item.path.name for item in window.photos.items] == ["a.png", "b.jpg"]
+    out = window.output_for(window.photos.item(1))
+    assert out == tmp_path / "protected" / "day 2" / "b.jpg"  # sub-folders are kept
+    assert window.add_paths([tmp_path / "missing.jpg"]) == 0
+    assert "missing.jpg: no such file or folder" in window.statusBar().currentMessage()
+    assert window.protect_all_action.isEnabled()
+
+
+def test_existing_outputs_show_as_already_protected(window, tmp_path):
+    photo = tmp_path / "a.png"
+    Image.new("RGB", (32, 24), "teal").save(photo)
+    window.add_paths([photo])
+    assert window.photos.item(0).status is Status.WAITING
+    (tmp_path / "protected").mkdir()
+    Image.new("RGB", (32, 24), "teal").save(tmp_path / "protected" / "a.png")
+    window.settings_panel.output_changed.emit()
+    assert window.photos.item(0).status is Status.ALREADY_PROTECTED
+
+
+def test_dropping_files_highlights_the_window_and_queues_them(window, tmp_path):
+    photo = tmp_path / "dropped.png"
+    Image.new("RGB", (32, 24), "teal").save(photo)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(photo))])
+    position = QPointF(200, 200)
+    enter = QDragEnterEvent(position, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    window.dragEnterEvent(enter)
+    assert enter.isAccepted() and window.drop_overlay.isVisible()
+    drop = QDropEvent(position, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                      Qt.KeyboardModifier.NoModifier)
+    window.dropEvent(drop)
+    assert not window.drop_overlay.isVisible()
+    assert [item.path for item in window.photos.items] == [photo]
+
+
+def test_download_shows_a_progress_dialog_and_can_be_cancelled(window, qtbot, monkeypatch):
+    import threading
+
+    from pixelguard.gui import workers
+    from pixelguard.models import DownloadCancelled
+
+    started = threading.Event()
+
+    def fake_download(name, progress, cancel):
+        progress(1_000_000, 4_000_000)
+        started.set()
+        cancel.wait(10)
+        raise DownloadCancelled(f"download of {name} cancelled")
+
+    monkeypatch.setattr(workers, "models_to_download", lambda spec: [spec])
+    monkeypatch.setattr(workers, "download_model", fake_download)
+    window.download_model("places365-resnet18")
+    qtbot.waitUntil(lambda: started.is_set() and window.download_dialog is not None
+                    and window.download_dialog.value() == 250, timeout=10_000)
+    assert "1.0 MB of 4.0 MB" in window.download_dialog.labelText()
+    cancel_button = window.download_dialog.findChild(QPushButton)
+    assert cancel_button.text() == "Cancel"
+    cancel_button.click()
+    qtbot.waitUntil(lambda: window.download_thread is None, timeout=10_000)
+    assert window.download_dialog is None
+    assert window.statusBar().currentMessage().startswith("Download cancelled")
+
+
+# -- icon and entry points ----------------------------------------------------------------------
+@pytest.mark.parametrize("size", icon.ICON_SIZES)
+def test_icon_pngs_are_renderings_of_the_svg(qapp, size):
+    shipped = QImage(str(icon.png_path(size))).convertToFormat(QImage.Format.Format_ARGB32)
+    rendered = icon.render_png(size)
+    assert shipped.size() == rendered.size()
+    ours = np.frombuffer(shipped.constBits(), np.uint8).astype(int)
+    fresh = np.frombuffer(rendered.constBits(), np.uint8).astype(int)
+    assert np.abs(ours - fresh).mean() < 0.5  # regenerate with `python -m pixelguard.gui.icon`
+
+
+def test_gui_command_reports_bad_input_without_a_traceback(tmp_path):
+    for command in (["pixelguard.cli", "gui"], ["pixelguard.gui"]):
+        result = subprocess.run([sys.executable, "-c", f"import sys, runpy; sys.argv = ['x', '{tmp_path}/nope.jpg'];"
+                                 f"from {command[0]} import main; raise SystemExit(main({command[1:] + [str(tmp_path / 'nope.jpg')]!r}))"],
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 2
+        assert "nope.jpg: no such file or folder" in result.stderr
+        assert "Traceback" not in result.stderr
+
+
+def test_resources_are_package_data():
+    assert icon.svg_path().read_text().lstrip().startswith("<?xml")
+    assert Path(icon.resources_dir()).name == "resources"
+
+
+def test_model_list_arrives_in_the_background_with_download_status(window, qtbot):
+    panel = window.settings_panel
+    qtbot.waitUntil(lambda: panel.models_listed, timeout=30_000)
+    names = [panel.model.itemData(index) for index in range(panel.model.count())]
+    assert names[0] == "efficientnet-lite0" and "places365-resnet18" in names
+    assert panel.model_status.text().startswith("Installed with PixelGuard")
+    assert not panel.download_button.isVisibleTo(panel)
+    panel.model.setCurrentIndex(names.index("places365-resnet18"))  # the test cache is empty
+    assert panel.model_status.text().startswith("Not downloaded yet")
+    assert panel.download_button.isVisibleTo(panel)
+
+
+def test_refuses_an_output_folder_that_would_replace_the_originals(window, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    photo = tmp_path / "a.png"
+    Image.new("RGB", (32, 24), "teal").save(photo)
+    window.settings_panel.output.setText(str(tmp_path))
+    window.add_paths([photo])
+    assert window.photos.item(0).status is Status.WAITING  # its own file is not a protected copy
+    warnings = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text: warnings.append(text))
+    window.protect_all()
+    assert window.protect_thread is None and "replace the originals" in warnings[0]
