@@ -1,0 +1,5 @@
+"""Bundle entry point for the `pixelguard` command."""
+
+from pixelguard.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,5 @@
+"""Bundle entry point for the `pixelguard-gui` app."""
+
+from pixelguard.gui import main
+
+raise SystemExit(main())
