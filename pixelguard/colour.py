@@ -72,6 +72,11 @@ def _sqrt_(x: torch.Tensor) -> torch.Tensor:
     return torch.where(positive, torch.sqrt(torch.where(positive, x, 1.0)), 0.0)
 
 
+def _mutable(x: torch.Tensor) -> torch.Tensor:
+    """x, to be overwritten in place; a copy where autograd may have kept x for the backward pass."""
+    return x.clone() if x.requires_grad else x
+
+
 def _polyval(coefficients: list[float], x: torch.Tensor) -> torch.Tensor:
     """Horner's rule; coefficients from the constant term up."""
     result = torch.mul(x, coefficients[-1]).add_(coefficients[-2])
@@ -83,7 +88,7 @@ def _polyval(coefficients: list[float], x: torch.Tensor) -> torch.Tensor:
 def _srgb_to_linear(rgb: torch.Tensor) -> torch.Tensor:
     """Undo the sRGB transfer curve, elementwise."""
     # The power branch sees only inputs above the threshold, so it never raises a negative base.
-    curve = ((rgb.clamp(min=0.04045) + 0.055) / 1.055) ** 2.4
+    curve = rgb.clamp(min=0.04045).add_(0.055).mul_(1.0 / 1.055).pow_(2.4)
     return torch.where(rgb > 0.04045, curve, rgb / 12.92)
 
 
@@ -92,15 +97,16 @@ def srgb_to_lab(rgb: torch.Tensor, channel_dim: int = -3) -> torch.Tensor:
     _check_channels(rgb, channel_dim)
     red, green, blue = _srgb_to_linear(rgb).unbind(channel_dim)
     f_x, f_y, f_z = (
-        _lab_f(row[0] * red + row[1] * green + row[2] * blue) for row in _NORMALISED_XYZ_FROM_RGB
+        _lab_f((red * row[0]).add_(green, alpha=row[1]).add_(blue, alpha=row[2])) for row in _NORMALISED_XYZ_FROM_RGB
     )
-    return torch.stack((116.0 * f_y - 16.0, 500.0 * (f_x - f_y), 200.0 * (f_y - f_z)), dim=channel_dim)
+    lightness = torch.mul(f_y, 116.0).sub_(16.0)
+    return torch.stack((lightness, (f_x - f_y).mul_(500.0), (f_y - f_z).mul_(200.0)), dim=channel_dim)
 
 
 def _lab_f(t: torch.Tensor) -> torch.Tensor:
     # The cube-root branch sees only inputs above the threshold: its slope is infinite at 0.
-    cube_root = t.clamp(min=_LAB_THRESHOLD) ** (1.0 / 3.0)
-    return torch.where(t > _LAB_THRESHOLD, cube_root, _LAB_SLOPE * t + 16.0 / 116.0)
+    cube_root = t.clamp(min=_LAB_THRESHOLD).pow_(1.0 / 3.0)
+    return torch.where(t > _LAB_THRESHOLD, cube_root, torch.mul(t, _LAB_SLOPE).add_(16.0 / 116.0))
 
 
 class LabComponents(NamedTuple):
@@ -128,59 +134,80 @@ def delta_e_2000_squared(first: LabComponents, second: LabComponents) -> torch.T
     the direction bisecting the two hue vectors (the shorter arc, which is what Sharma's case
     analysis of h-bar' computes), sin(delta-h'/2) is a cross product with that direction, and T
     is a polynomial in (cos h-bar', sin h-bar'). Only the hue-rotation term needs an angle.
-    The in-place steps only ever overwrite intermediates that autograd has not saved.
+    Intermediates are updated in place and dropped early (on CPUs most of the time goes to
+    memory traffic); _mutable guards the ones autograd keeps.
     """
     one = first.a.new_ones(())  # lets 1 + x * y run as one fused operation
-    # G: a* is stretched by 1 + G = 1.5 - 0.5 sqrt(C-bar^7 / (C-bar^7 + 25^7)).
-    a_scale = torch.add(1.5 * one, _sqrt_(_seventh_power_share(first.chroma + second.chroma)), alpha=-0.5)
-    a1 = first.a * a_scale
-    a2 = second.a * a_scale
-    c1 = _sqrt_((a1 * a1).add_(first.b_squared))
-    c2 = _sqrt_((a2 * a2).add_(second.b_squared))
-
-    # Lightness: S_L = 1 + 0.015 (Lbar - 50)^2 / sqrt(20 + (Lbar - 50)^2), with 2 (Lbar - 50) = l_sum.
-    l_sum_squared = (first.lightness_from_50 + second.lightness_from_50).square_()
-    s_l = torch.addcmul(one, l_sum_squared, torch.rsqrt(l_sum_squared + 80.0), value=0.0075)
-    lightness_term = (second.lightness_from_50 - first.lightness_from_50).div_(s_l)
+    c1, c2, difference_a, sum_a = _stretched_chroma(first, second)
+    difference_b, sum_b = first.b - second.b, first.b + second.b
 
     # Chroma: S_C = 1 + 0.045 C-bar', with 2 C-bar' = c_sum (kept above 0 for the divisions below;
     # where it is 0, so are the terms it divides). delta-C' = (C2'^2 - C1'^2) / c_sum is formed
     # from sums and differences of the components, which stays exact when C1' and C2' are close.
     c_sum = (c1 + c2).clamp_(min=torch.finfo(c1.dtype).tiny)
-    difference_a, difference_b = a1 - a2, first.b - second.b
-    sum_a, sum_b = (first.a + second.a).mul_(a_scale), first.b + second.b
     delta_c = (difference_a * sum_a).addcmul_(difference_b, sum_b).div_(c_sum).neg_()
-    chroma_term = delta_c.div(torch.add(one, c_sum, alpha=0.0225))
+    cos_mean, sin_mean = _mean_hue_direction(sum_a, sum_b, c_sum, delta_c, difference_a, difference_b, first, second)
+    chroma_term = _mutable(delta_c).div_(torch.add(one, c_sum, alpha=0.0225))
 
-    # Mean hue direction: c2 v1 + c1 v2 (v = (a', b)) is |v1| |v2| (u1 + u2), along the bisector;
-    # 2 (c2 v1 + c1 v2) = c_sum (v1 + v2) + delta-C' (v1 - v2), which is exactly 0 for mirrored colours.
-    mean_x = (sum_a * c_sum).addcmul_(delta_c, difference_a)
-    mean_y = (sum_b * c_sum).addcmul_(delta_c, difference_b)
+    # Hue: delta-H' = 2 sqrt(C1' C2') sin(delta-h'/2), and (v1 - v2) x m = (C1' + C2') sin(delta-h'/2);
+    # S_H = 1 + 0.015 C-bar' T.
+    half_delta_h = _mutable(difference_a).mul_(sin_mean).sub_(_mutable(difference_b).mul_(cos_mean))
+    half_delta_h.mul_(_sqrt_(c1.mul_(c2))).div_(c_sum)
+    hue_weight = _polyval(_S_H_EVEN, cos_mean).addcmul_(sin_mean, _polyval(_S_H_ODD, cos_mean))
+    half_hue_term = half_delta_h.div_(hue_weight.mul_(c_sum).add_(1.0))
+
+    squared = _lightness_term(first, second, one).square_().addcmul_(chroma_term, chroma_term)
+    squared.addcmul_(half_hue_term, half_hue_term, value=4.0)
+    r_t = _rotation_term(cos_mean, sin_mean, c_sum)
+    return squared.addcmul_(r_t.mul_(chroma_term), half_hue_term, value=2.0)
+
+
+def _stretched_chroma(first: LabComponents, second: LabComponents) -> tuple[torch.Tensor, ...]:
+    """C1', C2', a1' - a2' and a1' + a2' after a* is stretched by 1 + G.
+
+    G = 0.5 (1 - sqrt(C-bar^7 / (C-bar^7 + 25^7))) from the mean chroma of the pair; the sum is
+    scaled from a1 + a2, exact where the two a* nearly cancel.
+    """
+    a_scale = _sqrt_(_seventh_power_share(first.chroma + second.chroma)).mul_(-0.5).add_(1.5)
+    a1, a2 = first.a * a_scale, second.a * a_scale
+    c1 = _sqrt_(a1.square().add_(first.b_squared))
+    c2 = _sqrt_(a2.square().add_(second.b_squared))
+    return c1, c2, _mutable(a1).sub_(a2), (first.a + second.a).mul_(a_scale)
+
+
+def _lightness_term(first: LabComponents, second: LabComponents, one: torch.Tensor) -> torch.Tensor:
+    """delta-L' / S_L, S_L = 1 + 0.015 (Lbar - 50)^2 / sqrt(20 + (Lbar - 50)^2); 2 (Lbar - 50) = l_sum."""
+    l_sum_squared = (first.lightness_from_50 + second.lightness_from_50).square_()
+    s_l = torch.addcmul(one, l_sum_squared, (l_sum_squared + 80.0).rsqrt_(), value=0.0075)
+    return (second.lightness_from_50 - first.lightness_from_50).div_(s_l)
+
+
+def _mean_hue_direction(sum_a, sum_b, c_sum, delta_c, difference_a, difference_b, first, second):
+    """(cos h-bar', sin h-bar'); the zero vector where a chroma is 0 (the mean hue is unused there).
+
+    c2 v1 + c1 v2 (v = (a', b)) is |v1| |v2| (u1 + u2), along the bisector of the hue vectors;
+    2 (c2 v1 + c1 v2) = c_sum (v1 + v2) + delta-C' (v1 - v2), which is exactly 0 for mirrored colours.
+    """
+    mean_x = _mutable(sum_a).mul_(c_sum).addcmul_(delta_c, difference_a)
+    mean_y = _mutable(sum_b).mul_(c_sum).addcmul_(delta_c, difference_b)
     length_squared = (mean_x * mean_x).addcmul_(mean_y, mean_y)
     if bool(length_squared.amin() == 0):
         mean_x, mean_y, length_squared = _opposite_hue_bisector(mean_x, mean_y, difference_a, difference_b, first, second)
     inverse_length = length_squared.clamp_(min=torch.finfo(length_squared.dtype).tiny).rsqrt_()
-    cos_mean, sin_mean = mean_x * inverse_length, mean_y * inverse_length
+    return _mutable(mean_x).mul_(inverse_length), _mutable(mean_y).mul_(inverse_length)
 
-    # Hue: delta-H' = 2 sqrt(C1' C2') sin(delta-h'/2), and (v1 - v2) x m = (C1' + C2') sin(delta-h'/2);
-    # S_H = 1 + 0.015 C-bar' T.
-    half_delta_h = (difference_a * sin_mean).sub_(difference_b * cos_mean)
-    half_delta_h.mul_(_sqrt_(c1 * c2)).div_(c_sum)
-    hue_weight = _polyval(_S_H_EVEN, cos_mean).addcmul_(sin_mean, _polyval(_S_H_ODD, cos_mean))
-    half_hue_term = half_delta_h.div_(torch.addcmul(one, c_sum, hue_weight))
 
-    # Rotation: R_T = -sin(2 delta-theta) R_C, delta-theta = 30 deg exp(-((h-bar' - 275 deg) / 25 deg)^2)
-    # with h-bar' in [0, 360): measured from 180 deg by atan2, h-bar' - 275 = angle - 95.
-    # exp(x) is computed as exp2(x log2(e)), three times faster on CPUs; the exponent is capped
-    # (exp(-64) is far below float precision) so it never returns slow subnormal numbers.
-    from_275_in_widths = torch.atan2(sin_mean.neg(), cos_mean.neg()).mul_(180.0 / math.pi / 25.0).sub_(95.0 / 25.0)
-    gaussian = torch.exp2(from_275_in_widths.square_().clamp_(max=64.0).mul_(-1.0 / math.log(2.0)))
-    rotation_angle = gaussian.mul(math.pi / 3.0)
-    r_t = rotation_angle.sin_().mul_(_sqrt_(_seventh_power_share(c_sum))).mul_(-2.0)
+def _rotation_term(cos_mean: torch.Tensor, sin_mean: torch.Tensor, c_sum: torch.Tensor) -> torch.Tensor:
+    """R_T = -sin(2 delta-theta) R_C, delta-theta = 30 deg exp(-((h-bar' - 275 deg) / 25 deg)^2).
 
-    squared = (lightness_term * lightness_term).addcmul_(chroma_term, chroma_term)
-    squared.addcmul_(half_hue_term, half_hue_term, value=4.0)
-    return squared.addcmul_(r_t.mul_(chroma_term), half_hue_term, value=2.0)
+    h-bar' lies in [0, 360): atan2 measures it from 180 deg, so h-bar' - 275 = angle - 95. exp(x)
+    runs as exp2(x log2(e)), three times faster on CPUs; the exponent is capped (exp(-64) is far
+    below float precision) so it never returns subnormal numbers, which CPUs handle very slowly.
+    """
+    rotation = torch.atan2(_mutable(sin_mean).neg_(), _mutable(cos_mean).neg_())
+    rotation.mul_(180.0 / math.pi / 25.0).sub_(95.0 / 25.0).square_().clamp_(max=64.0).mul_(-1.0 / math.log(2.0))
+    rotation = _mutable(rotation.exp2_()).mul_(math.pi / 3.0).sin_()
+    return rotation.mul_(_sqrt_(_seventh_power_share(c_sum))).mul_(-2.0)
 
 
 def _seventh_power_share(chroma_sum: torch.Tensor) -> torch.Tensor:

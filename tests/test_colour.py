@@ -113,6 +113,14 @@ def test_images_use_the_channel_axis_minus_3_by_default():
     torch.testing.assert_close(image_result, list_result)
 
 
+def test_broadcasts_colour_lists_into_a_table():
+    first, second = random_lab_pairs(40, seed=6)
+    table = delta_e_2000(torch.tensor(first[:, None]), torch.tensor(second[None, :]), channel_dim=-1)
+    assert table.shape == (40, 40)
+    expected = colour.delta_E(np.repeat(first[:, None], 40, axis=1), np.repeat(second[None, :], 40, axis=0), method="CIE 2000")
+    np.testing.assert_allclose(table.numpy(), expected, atol=1e-8)
+
+
 def test_rejects_a_wrong_channel_count_or_integer_input():
     with pytest.raises(ValueError, match="3 colour components"):
         srgb_to_lab(torch.zeros(4, 2, 2))
