@@ -156,24 +156,16 @@ def download_missing(spec: str, stop: threading.Event, status: SignalInstance, p
         download_model(name, progress=report, cancel=stop)
 
 
-class ProtectWorker(QObject):
-    """Protects (queue row, job) pairs in order, saving each photo as soon as it is done."""
+class CancellableWorker(QObject):
+    """A job for a QThread: subclasses define work(); cancellable; errors become `failed`."""
 
     status = Signal(str)
     download_progress = Signal(float, float)  # bytes done, total (0 when unknown)
-    photo_started = Signal(int)  # queue row
-    iteration = Signal(int, int)  # step, max
-    photo_finished = Signal(int, object)  # queue row, ProtectionRecord
     failed = Signal(str)  # a plain-words message that ends the whole run
     finished = Signal(bool)  # cancelled
 
-    def __init__(self, jobs: list[tuple[int, Job]], settings: ProtectSettings, models: ModelCache,
-                 overwrite: bool = False):
+    def __init__(self) -> None:
         super().__init__()
-        self.jobs = jobs
-        self.settings = replace(settings)
-        self.models = models
-        self.overwrite = overwrite
         self._stop = threading.Event()
 
     def cancel(self) -> None:
@@ -182,20 +174,7 @@ class ProtectWorker(QObject):
     @Slot()
     def run(self) -> None:
         try:
-            download_missing(self.settings.model, self._stop, self.status, self.download_progress)
-            self.status.emit(f"Loading {self.settings.model}…")
-            protector = Protector(self.settings, model=self.models.get(self.settings.model, self.settings.device))
-            rows = [row for row, _ in self.jobs]
-            records = protect_batch(
-                [job for _, job in self.jobs], protector,
-                overwrite=self.overwrite, skip_existing=not self.overwrite,
-                on_start=lambda index, job: self.photo_started.emit(rows[index]),
-                on_iteration=self.iteration.emit, should_stop=self._stop.is_set,
-            )
-            for row, record in zip(rows, records):
-                self.photo_finished.emit(row, record)
-                if self._stop.is_set():
-                    break
+            self.work()
         except (AttackCancelled, DownloadCancelled):
             pass
         except PixelGuardError as error:
@@ -207,35 +186,47 @@ class ProtectWorker(QObject):
             self.finished.emit(self._stop.is_set())
 
 
-class DownloadWorker(QObject):
-    """Downloads one model ahead of use (the settings panel's Download button)."""
+class ProtectWorker(CancellableWorker):
+    """Protects (queue row, job) pairs in order, saving each photo as soon as it is done."""
 
-    status = Signal(str)
-    download_progress = Signal(float, float)
-    failed = Signal(str)
-    finished = Signal(bool)  # cancelled
+    photo_started = Signal(int)  # queue row
+    iteration = Signal(int, int)  # step, max
+    photo_finished = Signal(int, object)  # queue row, ProtectionRecord
+
+    def __init__(self, jobs: list[tuple[int, Job]], settings: ProtectSettings, models: ModelCache,
+                 overwrite: bool = False):
+        super().__init__()
+        self.jobs = jobs
+        self.settings = replace(settings)
+        self.models = models
+        self.overwrite = overwrite
+
+    def work(self) -> None:
+        download_missing(self.settings.model, self._stop, self.status, self.download_progress)
+        self.status.emit(f"Loading {self.settings.model}…")
+        protector = Protector(self.settings, model=self.models.get(self.settings.model, self.settings.device))
+        rows = [row for row, _ in self.jobs]
+        records = protect_batch(
+            [job for _, job in self.jobs], protector,
+            overwrite=self.overwrite, skip_existing=not self.overwrite,
+            on_start=lambda index, job: self.photo_started.emit(rows[index]),
+            on_iteration=self.iteration.emit, should_stop=self._stop.is_set,
+        )
+        for row, record in zip(rows, records):
+            self.photo_finished.emit(row, record)
+            if self._stop.is_set():
+                break
+
+
+class DownloadWorker(CancellableWorker):
+    """Downloads one model ahead of use (the settings panel's Download button)."""
 
     def __init__(self, spec: str):
         super().__init__()
         self.spec = spec
-        self._stop = threading.Event()
 
-    def cancel(self) -> None:
-        self._stop.set()
-
-    @Slot()
-    def run(self) -> None:
-        try:
-            download_missing(self.spec, self._stop, self.status, self.download_progress)
-        except DownloadCancelled:
-            pass
-        except PixelGuardError as error:
-            self.failed.emit(str(error))
-        except Exception as error:
-            traceback.print_exc()
-            self.failed.emit(f"Unexpected error: {error}")
-        finally:
-            self.finished.emit(self._stop.is_set())
+    def work(self) -> None:
+        download_missing(self.spec, self._stop, self.status, self.download_progress)
 
 
 @dataclass(frozen=True)
