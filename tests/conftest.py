@@ -117,6 +117,18 @@ def file_server():
 
 
 @pytest.fixture
+def no_network(monkeypatch):
+    """Any attempt to open a network connection fails, as on a machine that is offline."""
+    import socket
+
+    def refuse(*args, **kwargs):
+        raise OSError("network is unreachable (test: offline)")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+
+
+@pytest.fixture
 def closed_port_url() -> str:
     """A URL on 127.0.0.1 where nothing listens, to stand for being offline."""
     import socket

@@ -60,6 +60,16 @@ MODEL_STATUS_TEXT = {
 }
 
 
+def model_item_text(name: str) -> str:
+    """The model menu's line: the name, and the download size while the model needs one."""
+    try:
+        if model_status(name) == "not-downloaded":
+            return f"{name}  (download, {get_entry(name).download_mb:.0f} MB)"
+    except PixelGuardError:
+        pass  # refresh_model_status shows the reason
+    return name
+
+
 def default_output_folder() -> str:
     pictures = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.PicturesLocation) or str(Path.home())
     return str(Path(pictures) / "PixelGuard")
@@ -397,7 +407,7 @@ class SettingsPanel(QWidget):
         self.model.blockSignals(True)
         self.model.clear()
         for entry in entries:
-            self.model.addItem(entry.name, entry.name)
+            self.model.addItem(model_item_text(entry.name), entry.name)
             self.model.setItemData(self.model.count() - 1, f"{entry.description} · {entry.licence}",
                                    Qt.ItemDataRole.ToolTipRole)
         self.models_listed = True
@@ -421,6 +431,7 @@ class SettingsPanel(QWidget):
             status, text = "", str(error)
         self.model_status.setText(text)
         self.download_button.setVisible(status == "not-downloaded")
+        self.model.setItemText(self.model.currentIndex(), model_item_text(name))
 
     def _method_changed(self) -> None:
         name = self.method.currentData()

@@ -21,7 +21,9 @@ def statuses(window):
     return [item.status for item in window.photos.items]
 
 
-def test_protect_a_photo_and_show_the_proof_read_from_the_saved_file(window, qtbot, small_photos, tmp_path):
+def test_protect_a_photo_and_show_the_proof_read_from_the_saved_file(window, qtbot, small_photos, tmp_path, empty_cache,
+                                                                      no_network):
+    # A first run offline: empty cache, no network, the default model protects all the same.
     source = small_photos / "grace_hopper.png"
     assert window.add_paths([source]) == 1
     assert statuses(window) == [Status.WAITING]

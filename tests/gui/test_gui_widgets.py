@@ -382,9 +382,12 @@ def test_model_list_arrives_in_the_background_with_download_status(window, qtbot
     qtbot.waitUntil(lambda: panel.models_listed, timeout=30_000)
     names = [panel.model.itemData(index) for index in range(panel.model.count())]
     assert names[0] == "efficientnet-lite0" and "places365-resnet18" in names
+    places = names.index("places365-resnet18")
+    assert panel.model.itemText(0) == "efficientnet-lite0"  # installed: no download to mention
+    assert panel.model.itemText(places) == "places365-resnet18  (download, 46 MB)"  # 45.5 MB
     assert panel.model_status.text().startswith("Installed with PixelGuard")
     assert not panel.download_button.isVisibleTo(panel)
-    panel.model.setCurrentIndex(names.index("places365-resnet18"))  # the test cache is empty
+    panel.model.setCurrentIndex(places)  # the test cache is empty
     assert panel.model_status.text().startswith("Not downloaded yet")
     assert panel.download_button.isVisibleTo(panel)
 
