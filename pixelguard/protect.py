@@ -23,8 +23,9 @@ from pixelguard.attacks.kaa import relational_mask
 from pixelguard.attacks.loop import AttackOutcome, run_attack
 from pixelguard.devices import resolve_device
 from pixelguard.errors import PixelGuardError
-from pixelguard.models import DEFAULT_MODEL
+from pixelguard.models import DEFAULT_MODEL, datapacks, get_entry
 from pixelguard.robustness import robustness_checks
+from pixelguard.semantics import LABEL_SET_PACKS
 from pixelguard.threshold import colour_variance_map
 
 TOP_K_REPORTED = 5
@@ -77,6 +78,32 @@ class ProtectSettings:
         if not 1 <= self.jpeg_quality <= 100:
             raise PixelGuardError(f"--jpeg-quality must be between 1 and 100, got {self.jpeg_quality}")
         transfer.validate_settings(self)
+
+    @property
+    def uses_semantics(self) -> bool:
+        """Whether protecting needs the label hierarchy (which labels are related to which)."""
+        return self.method == "semantic" or self.condition == "semantic" or (
+            self.method == "labelfool" and self.privacy_target)
+
+
+def data_packs_to_download(settings: ProtectSettings) -> list[str]:
+    """The data packs these settings need for their registry models that are not cached yet.
+
+    Fetching them before the first photo lets a face show the download (size, progress,
+    cancel) instead of stalling inside the attack; model files are left to the engine.
+    """
+    if not settings.uses_semantics:
+        return []
+    packs: list[str] = []
+    for name in transfer.ensemble_member_names(settings.model):
+        try:
+            label_set = get_entry(name).labels
+        except PixelGuardError:  # a model file, not a registry name
+            continue
+        for pack in LABEL_SET_PACKS.get(label_set, ()):
+            if pack not in packs and not datapacks.datapack_path(pack).is_file():
+                packs.append(pack)
+    return packs
 
 
 @dataclass

@@ -9,7 +9,7 @@ from PIL import Image
 
 from pixelguard import imageio
 from pixelguard.attacks.loop import AttackCancelled
-from pixelguard.protect import Job, Protector, ProtectSettings, plan_jobs, protect_batch
+from pixelguard.protect import Job, Protector, ProtectSettings, data_packs_to_download, plan_jobs, protect_batch
 from pixelguard.report import write_report
 from pixelguard.threshold import colour_variance_map
 from toy_models import ToyClassifier
@@ -145,3 +145,25 @@ def test_named_label_and_unknown_label(photos, tmp_path):
 def test_settings_are_validated(bad):
     with pytest.raises(Exception, match="must be|unknown method"):
         ProtectSettings(**bad).validate()
+
+
+@pytest.mark.parametrize(
+    ("changes", "packs"),
+    [
+        ({}, []),  # the default protection needs no data at all
+        ({"condition": "semantic"}, ["imagenet-class-paths"]),
+        ({"method": "semantic"}, ["imagenet-class-paths"]),
+        ({"method": "labelfool"}, []),
+        ({"method": "labelfool", "privacy_target": True}, ["imagenet-class-paths"]),
+        ({"method": "semantic", "model": "places365-resnet18,efficientnet-lite0"},
+         ["places365-categories", "places365-hierarchy", "imagenet-class-paths"]),
+    ],
+)
+def test_data_packs_to_download_are_the_ones_the_settings_need(empty_cache, changes, packs):
+    assert data_packs_to_download(ProtectSettings(**changes)) == packs
+
+
+def test_cached_data_packs_and_model_files_need_no_download(seeded_cache, tmp_path):
+    assert data_packs_to_download(ProtectSettings(method="semantic", model="places365-resnet18")) == []
+    # A model file's label set is only known once loaded: the engine fetches what it needs then.
+    assert data_packs_to_download(ProtectSettings(method="semantic", model=str(tmp_path / "mine.pt"))) == []

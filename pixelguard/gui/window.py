@@ -651,8 +651,8 @@ class MainWindow(QMainWindow):
 
     def _download_progress(self, done: float, total: float) -> None:
         if self.download_dialog is None:
-            self.download_dialog = QProgressDialog("Downloading the model…", "Cancel", 0, 0, self)
-            self.download_dialog.setWindowTitle("Downloading Model")
+            self.download_dialog = QProgressDialog("Downloading…", "Cancel", 0, 0, self)
+            self.download_dialog.setWindowTitle("Downloading")
             self.download_dialog.setWindowModality(Qt.WindowModality.WindowModal)
             self.download_dialog.setMinimumDuration(0)
             self.download_dialog.setAutoClose(False)
@@ -660,7 +660,7 @@ class MainWindow(QMainWindow):
             self.download_dialog.canceled.connect(self.cancel)
             self.download_dialog.show()
         megabytes = f"{done / 1e6:.1f} MB" + (f" of {total / 1e6:.1f} MB" if total else "")
-        self.download_dialog.setLabelText(f"Downloading the model: {megabytes}\n"
+        self.download_dialog.setLabelText(f"Downloading: {megabytes}\n"
                                           "It is stored on this computer and used offline from then on.")
         self.download_dialog.setMaximum(PROGRESS_STEPS if total else 0)
         self.download_dialog.setValue(round(done / total * PROGRESS_STEPS) if total else 0)

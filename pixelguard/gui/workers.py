@@ -24,8 +24,9 @@ from pixelguard.attacks.loop import AttackCancelled
 from pixelguard.devices import resolve_device
 from pixelguard.errors import PixelGuardError
 from pixelguard.models import DownloadCancelled, download_model, model_status
+from pixelguard.models.datapacks import download_datapack
 from pixelguard.preview import amplified_difference, threshold_heat_map
-from pixelguard.protect import Job, Protector, ProtectSettings, protect_batch, top_k
+from pixelguard.protect import Job, Protector, ProtectSettings, data_packs_to_download, protect_batch, top_k
 from pixelguard.tagging import ranked_tags
 from pixelguard.transfer import ensemble_member_names, load_models
 
@@ -145,8 +146,9 @@ def describe_seconds(seconds: float | None) -> str:
     return f"about {seconds / 3600:.1f} h left"
 
 
-def download_missing(spec: str, stop: threading.Event, status: SignalInstance, progress: SignalInstance) -> None:
-    """Fetch the registry models `spec` needs that are not here yet; setting `stop` cancels."""
+def download_missing(spec: str, stop: threading.Event, status: SignalInstance, progress: SignalInstance,
+                     packs: list[str] = ()) -> None:
+    """Fetch the registry models `spec` needs, and `packs`, where not here yet; setting `stop` cancels."""
 
     def report(done: int, total: int | None) -> None:
         progress.emit(float(done), float(total or 0))
@@ -154,6 +156,9 @@ def download_missing(spec: str, stop: threading.Event, status: SignalInstance, p
     for name in models_to_download(spec):
         status.emit(f"Downloading {name}…")
         download_model(name, progress=report, cancel=stop)
+    for pack in packs:
+        status.emit(f"Downloading the {pack} data…")
+        download_datapack(pack, progress=report, cancel=stop)
 
 
 class CancellableWorker(QObject):
@@ -202,7 +207,8 @@ class ProtectWorker(CancellableWorker):
         self.overwrite = overwrite
 
     def work(self) -> None:
-        download_missing(self.settings.model, self._stop, self.status, self.download_progress)
+        download_missing(self.settings.model, self._stop, self.status, self.download_progress,
+                         data_packs_to_download(self.settings))
         self.status.emit(f"Loading {self.settings.model}…")
         protector = Protector(self.settings, model=self.models.get(self.settings.model, self.settings.device))
         rows = [row for row, _ in self.jobs]

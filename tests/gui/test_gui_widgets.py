@@ -351,6 +351,38 @@ def test_download_shows_a_progress_dialog_and_can_be_cancelled(window, qtbot, mo
     assert window.statusBar().currentMessage().startswith("Download cancelled")
 
 
+def test_strong_preset_fetches_its_label_hierarchy_before_the_first_photo(window, qtbot, tmp_path,
+                                                                         empty_cache, monkeypatch):
+    import threading
+
+    from pixelguard.gui import workers
+    from pixelguard.models import DownloadCancelled
+
+    fetched, started = [], threading.Event()
+
+    def fake_datapack(name, progress, cancel):
+        fetched.append(name)
+        progress(300_000, 600_000)
+        started.set()
+        cancel.wait(10)
+        raise DownloadCancelled(f"download of {name} cancelled")
+
+    monkeypatch.setattr(workers, "download_datapack", fake_datapack)
+    photo = tmp_path / "a.png"
+    Image.new("RGB", (32, 24), "teal").save(photo)
+    window.add_paths([photo])
+    window.settings_panel.apply_preset("Strong")
+    window.protect_all()
+    qtbot.waitUntil(lambda: started.is_set() and window.download_dialog is not None
+                    and window.download_dialog.value() == 500, timeout=10_000)
+    assert fetched == ["imagenet-class-paths"]
+    assert "0.3 MB of 0.6 MB" in window.download_dialog.labelText()
+    window.download_dialog.findChild(QPushButton).click()
+    qtbot.waitUntil(lambda: window.protect_thread is None, timeout=10_000)
+    assert window.photos.item(0).status is Status.WAITING
+    assert not (tmp_path / "protected").exists()
+
+
 # -- icon and entry points ----------------------------------------------------------------------
 @pytest.mark.parametrize("size", icon.ICON_SIZES)
 def test_icon_pngs_are_renderings_of_the_svg(qapp, size):
