@@ -12,6 +12,10 @@ fi
 "$venv/bin/pip" install -q . pyinstaller
 "$venv/bin/pyinstaller" --noconfirm --clean --distpath packaging/dist --workpath packaging/build packaging/pixelguard.spec
 bundle=packaging/dist/PixelGuard
+# Desktop integration travels with the bundle: ./install.sh puts it in the user's menus.
+mkdir -p "$bundle/share"
+cp resources/io.github.pixelguard.PixelGuard.desktop resources/io.github.pixelguard.PixelGuard.metainfo.xml "$bundle/share/"
+cp packaging/install-linux.sh "$bundle/install.sh"
 echo "bundle size: $(du -sh "$bundle" | cut -f1)"
 
 smoke=$(mktemp -d)
