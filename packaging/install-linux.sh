@@ -23,7 +23,7 @@ if [ "${1:-}" = "--uninstall" ]; then
   for size in "${icons[@]}"; do rm -f "$data/icons/hicolor/${size}x${size}/apps/$app.png"; done
   rm -rf "$target"
   refresh_menus
-  echo "PixelGuard removed (downloaded models stay in the cache; 'pixelguard doctor' showed where)."
+  echo "PixelGuard removed. Downloaded models stay in its cache folder (~/.cache/pixelguard unless PIXELGUARD_HOME is set)."
   exit 0
 fi
 
@@ -36,8 +36,9 @@ fi
 mkdir -p "$bin" "$data/applications" "$data/metainfo" "$data/icons/hicolor/scalable/apps"
 ln -sf "$target/pixelguard" "$bin/pixelguard"
 ln -sf "$target/pixelguard-gui" "$bin/pixelguard-gui"
-# The menu entry starts the installed copy by its full path: ~/.local/bin may not be on PATH.
-sed "s|^Exec=pixelguard-gui|Exec=$target/pixelguard-gui|" "$target/share/$app.desktop" > "$data/applications/$app.desktop"
+# The menu entry starts the installed copy by its full path (quoted: it may hold spaces), as
+# ~/.local/bin may not be on PATH.
+sed "s|^Exec=pixelguard-gui|Exec=\"$target/pixelguard-gui\"|" "$target/share/$app.desktop" > "$data/applications/$app.desktop"
 cp "$target/share/$app.metainfo.xml" "$data/metainfo/"
 resources="$target/_internal/pixelguard/resources"
 cp "$resources/pixelguard.svg" "$data/icons/hicolor/scalable/apps/$app.svg"

@@ -69,7 +69,7 @@ def fake_bundle(tmp_path) -> Path:
 
 
 def test_install_script_puts_the_bundle_in_the_menus_and_uninstall_removes_it(fake_bundle, tmp_path):
-    home = tmp_path / "home"
+    home = tmp_path / "my home"  # a space, as in many user names
     env = {"HOME": str(home), "PATH": os.environ["PATH"]}
     installed = subprocess.run(["bash", str(fake_bundle / "install.sh")], env=env, capture_output=True, text=True)
     assert installed.returncode == 0, installed.stderr
@@ -77,7 +77,10 @@ def test_install_script_puts_the_bundle_in_the_menus_and_uninstall_removes_it(fa
     data = home / ".local" / "share"
     ran = subprocess.run([str(home / ".local" / "bin" / "pixelguard")], capture_output=True, text=True)
     assert ran.stdout.strip() == "pixelguard ran"
-    assert desktop_entry(data / "applications" / DESKTOP.name)["Exec"] == f"{target}/pixelguard-gui %F"
+    installed_entry = data / "applications" / DESKTOP.name
+    assert desktop_entry(installed_entry)["Exec"] == f'"{target}/pixelguard-gui" %F'
+    if shutil.which("desktop-file-validate"):
+        assert subprocess.run(["desktop-file-validate", str(installed_entry)]).returncode == 0
     assert (data / "metainfo" / METAINFO.name).read_bytes() == METAINFO.read_bytes()
     assert (data / "icons" / "hicolor" / "scalable" / "apps" / f"{APP_ID}.svg").is_file()
     for size in icon.ICON_SIZES:
