@@ -23,7 +23,7 @@ from pixelguard.attacks.kaa import relational_mask
 from pixelguard.attacks.loop import AttackOutcome, run_attack
 from pixelguard.devices import resolve_device
 from pixelguard.errors import PixelGuardError
-from pixelguard.models import DEFAULT_MODEL, datapacks, get_entry
+from pixelguard.models import DEFAULT_MODEL, datapacks, get_entry, model_status
 from pixelguard.robustness import robustness_checks
 from pixelguard.semantics import LABEL_SET_PACKS
 from pixelguard.threshold import colour_variance_map
@@ -84,6 +84,18 @@ class ProtectSettings:
         """Whether protecting needs the label hierarchy (which labels are related to which)."""
         return self.method == "semantic" or self.condition == "semantic" or (
             self.method == "labelfool" and self.privacy_target)
+
+
+def models_to_download(spec: str) -> list[str]:
+    """Registry models in `spec` whose weights are not on this machine yet."""
+    missing = []
+    for name in transfer.ensemble_member_names(spec):
+        try:
+            if model_status(name) == "not-downloaded":
+                missing.append(name)
+        except PixelGuardError:  # a model file, not a registry name: nothing to download
+            pass
+    return missing
 
 
 def data_packs_to_download(settings: ProtectSettings) -> list[str]:

@@ -9,7 +9,9 @@ from PIL import Image
 
 from pixelguard import imageio
 from pixelguard.attacks.loop import AttackCancelled
-from pixelguard.protect import Job, Protector, ProtectSettings, data_packs_to_download, plan_jobs, protect_batch
+from pixelguard.protect import (
+    Job, Protector, ProtectSettings, data_packs_to_download, models_to_download, plan_jobs, protect_batch,
+)
 from pixelguard.report import write_report
 from pixelguard.threshold import colour_variance_map
 from toy_models import ToyClassifier
@@ -167,3 +169,9 @@ def test_cached_data_packs_and_model_files_need_no_download(seeded_cache, tmp_pa
     assert data_packs_to_download(ProtectSettings(method="semantic", model="places365-resnet18")) == []
     # A model file's label set is only known once loaded: the engine fetches what it needs then.
     assert data_packs_to_download(ProtectSettings(method="semantic", model=str(tmp_path / "mine.pt"))) == []
+
+
+def test_models_to_download_are_the_registry_models_not_here_yet(empty_cache, tmp_path):
+    assert models_to_download("efficientnet-lite0") == []  # installed with PixelGuard
+    assert models_to_download("places365-resnet18,efficientnet-lite0,resnet18") == ["places365-resnet18", "resnet18"]
+    assert models_to_download(str(tmp_path / "mine.pt")) == []  # a model file: nothing to fetch

@@ -23,12 +23,14 @@ from pixelguard import imageio
 from pixelguard.attacks.loop import AttackCancelled
 from pixelguard.devices import resolve_device
 from pixelguard.errors import PixelGuardError
-from pixelguard.models import DownloadCancelled, download_model, model_status
+from pixelguard.models import DownloadCancelled, download_model
 from pixelguard.models.datapacks import download_datapack
 from pixelguard.preview import amplified_difference, threshold_heat_map
-from pixelguard.protect import Job, Protector, ProtectSettings, data_packs_to_download, protect_batch, top_k
+from pixelguard.protect import (
+    Job, Protector, ProtectSettings, data_packs_to_download, models_to_download, protect_batch, top_k,
+)
 from pixelguard.tagging import ranked_tags
-from pixelguard.transfer import ensemble_member_names, load_models
+from pixelguard.transfer import load_models
 
 
 def qimage_from_rgb(rgb: np.ndarray) -> QImage:
@@ -36,18 +38,6 @@ def qimage_from_rgb(rgb: np.ndarray) -> QImage:
     rgb = np.ascontiguousarray(rgb)
     height, width, _ = rgb.shape
     return QImage(rgb.data, width, height, 3 * width, QImage.Format.Format_RGB888).copy()
-
-
-def models_to_download(spec: str) -> list[str]:
-    """Registry models in `spec` whose weights are not on this machine yet."""
-    missing = []
-    for name in ensemble_member_names(spec):
-        try:
-            if model_status(name) == "not-downloaded":
-                missing.append(name)
-        except PixelGuardError:  # a model file, not a registry name: nothing to download
-            pass
-    return missing
 
 
 class _Delivery(QObject):

@@ -129,15 +129,13 @@ def ensure_datapack(
     """Path of the verified cached pack, downloading it when missing; offline, says what to fetch and where."""
     pack = get_datapack(name)
     path = datapack_path(name)
-    if file_matches(path, pack.sha256):
-        return path
-    if path.exists():
+    if path.exists() and not file_matches(path, pack.sha256):
         raise ModelUnavailableError(
             f"the cached data pack {path} does not match its pinned sha256 {pack.sha256}; "
             f"run `pixelguard models download {name}` to fetch it again"
         )
     try:
-        return download_datapack(name, progress, cancel)
+        return download_datapack(name, progress, cancel)  # a verified cached copy returns at once
     except DownloadCancelled:
         raise
     except DownloadError as error:
