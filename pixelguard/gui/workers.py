@@ -12,7 +12,7 @@ import traceback
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 import numpy as np
 import torch
@@ -137,7 +137,7 @@ def describe_seconds(seconds: float | None) -> str:
 
 
 def download_missing(spec: str, stop: threading.Event, status: SignalInstance, progress: SignalInstance,
-                     packs: list[str] = ()) -> None:
+                     packs: Iterable[str] = ()) -> None:
     """Fetch the registry models `spec` needs, and `packs`, where not here yet; setting `stop` cancels."""
 
     def report(done: int, total: int | None) -> None:
