@@ -15,13 +15,15 @@ from pathlib import Path
 from _common import markdown_table, real_photos
 
 from pixelguard import imageio, metrics
-from pixelguard.protect import Job, Protector, ProtectSettings, lossy_round_trip, protect_batch
+from pixelguard.imageio import encoder_options
+from pixelguard.protect import Job, Protector, ProtectSettings, protect_batch
+from pixelguard.views import encode_decode
 
 
 def plain_reencode_ssim(photo: Path, quality: int) -> float:
     """SSIM of the photo re-encoded as JPEG without any protection: the floor JPEG itself sets."""
     rgb = imageio.load_image(photo).rgb
-    return metrics.ssim(rgb, lossy_round_trip(rgb, "jpeg", quality))
+    return metrics.ssim(rgb, encode_decode(rgb, **encoder_options("jpeg", quality)))
 
 
 def main() -> None:

@@ -20,9 +20,8 @@ import torch
 
 from pixelguard import imageio
 from pixelguard.errors import InputError
-from pixelguard.robustness import downscale_rgb
 from pixelguard.semantics import SemanticRelation, cached_relation_for
-from pixelguard.transfer import jpeg_round_trip
+from pixelguard.views import Jpeg, Resize
 
 Transform = Callable[[np.ndarray], np.ndarray]
 
@@ -31,9 +30,9 @@ def upload_transforms(jpeg: int | None = None, resize: int | None = None) -> dic
     """'saved' (as written) plus 'jpeg<q>' and 'resize<n>' when asked for."""
     transforms: dict[str, Transform] = {"saved": lambda rgb: rgb}
     if jpeg is not None:
-        transforms[f"jpeg{jpeg}"] = lambda rgb: jpeg_round_trip(rgb, jpeg)
+        transforms[f"jpeg{jpeg}"] = Jpeg(jpeg).exact
     if resize is not None:
-        transforms[f"resize{resize}"] = lambda rgb: downscale_rgb(rgb, resize)
+        transforms[f"resize{resize}"] = Resize("long", resize, "lanczos", "pillow").exact
     return transforms
 
 

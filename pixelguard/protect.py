@@ -6,7 +6,6 @@ protected only when the file written to disk, read back, still meets the conditi
 
 from __future__ import annotations
 
-import io
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -14,21 +13,23 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import torch
-from PIL import Image
 
-from pixelguard import imageio, metrics, transfer
+from pixelguard import imageio, metrics, perceptual, robust, transfer
 from pixelguard.attacks import PlanContext, get_method
 from pixelguard.attacks.cvpire import DEFAULT_L1_WEIGHT, DEFAULT_MAX_ITER, DEFAULT_STRENGTH
 from pixelguard.attacks.kaa import relational_mask
-from pixelguard.attacks.loop import AttackOutcome, run_attack
+from pixelguard.attacks.loop import AttackOutcome, Optimiser, run_attack
 from pixelguard.devices import resolve_device
 from pixelguard.errors import PixelGuardError
 from pixelguard.models import DEFAULT_MODEL, datapacks, get_entry, model_status
-from pixelguard.robustness import robustness_checks
+from pixelguard.panel import verify_on_panel
 from pixelguard.semantics import LABEL_SET_PACKS
 from pixelguard.threshold import colour_variance_map
+from pixelguard.views import Resize, encode_decode, target_size
 
 TOP_K_REPORTED = 5
+BUDGETS = ("delta-e", "rgb")
+VIEW_MODES = ("robust", "model")
 # Saving to JPEG can undo a protection that held on the float image; each further attempt
 # continues from the saved state with the real encoder in the loop.
 VERIFY_ATTEMPTS = 3
@@ -40,8 +41,14 @@ class ProtectSettings:
 
     model: str = DEFAULT_MODEL
     method: str = "cvpire"
-    condition: str = "top5"
-    strength: float = round(DEFAULT_STRENGTH * 255)  # m, in 8-bit levels
+    condition: str = "semantic"
+    # The perceptual budget (pixelguard.perceptual) and robust optimisation (pixelguard.robust)
+    # by default; budget="rgb" with views="model" is Algorithm 1 as published (the Fast preset).
+    budget: str = "delta-e"  # "delta-e": per-pixel CIEDE2000 allowance; "rgb": m * cV per channel
+    max_delta_e: float = perceptual.DEFAULT_MAX_DELTA_E  # the allowance where texture masks most
+    views: str = "robust"  # "robust": many routes to the classifier each step; "model": its own only
+    verify_with: tuple[str, ...] = ()  # more models for the held-out panel
+    strength: float = round(DEFAULT_STRENGTH * 255)  # m, in 8-bit levels (budget "rgb")
     l1: float = DEFAULT_L1_WEIGHT
     max_iter: int = DEFAULT_MAX_ITER
     label: str | None = None
@@ -67,6 +74,12 @@ class ProtectSettings:
 
     def validate(self) -> None:
         get_method(self.method)
+        if self.budget not in BUDGETS:
+            raise PixelGuardError(f"unknown budget '{self.budget}'; choose one of: {', '.join(BUDGETS)}")
+        if self.views not in VIEW_MODES:
+            raise PixelGuardError(f"unknown views '{self.views}'; choose one of: {', '.join(VIEW_MODES)}")
+        if not 0 < self.max_delta_e <= 20:
+            raise PixelGuardError(f"--max-delta-e must be above 0 and at most 20 (CIEDE2000), got {self.max_delta_e}")
         if not 0 < self.strength <= 255:
             raise PixelGuardError(f"--strength must be between 0 and 255 (8-bit levels), got {self.strength}")
         if self.l1 < 0:
@@ -80,16 +93,37 @@ class ProtectSettings:
         transfer.validate_settings(self)
 
     @property
+    def robust(self) -> bool:
+        return self.views == "robust"
+
+    @property
     def uses_semantics(self) -> bool:
         """Whether protecting needs the label hierarchy (which labels are related to which)."""
         return self.method == "semantic" or self.condition == "semantic" or (
             self.method == "labelfool" and self.privacy_target)
 
 
-def models_to_download(spec: str) -> list[str]:
-    """Registry models in `spec` whose weights are not on this machine yet."""
+# Named settings for both faces; Balanced is the defaults. Figures: README "Presets".
+PRESETS: dict[str, dict] = {
+    "fast": {"budget": "rgb", "views": "model", "condition": "top5", "max_iter": DEFAULT_MAX_ITER},
+    "balanced": {},
+    "strong": {"model": "efficientnet-lite0,efficientnet-lite1", "max_iter": 200},
+}
+
+
+def preset_settings(name: str, **overrides) -> "ProtectSettings":
+    """ProtectSettings of a preset, with `overrides` on top."""
+    try:
+        values = PRESETS[name]
+    except KeyError:
+        raise PixelGuardError(f"unknown preset '{name}'; choose one of: {', '.join(PRESETS)}") from None
+    return ProtectSettings(**{**values, **overrides})
+
+
+def models_to_download(spec: str, verify_with: Iterable[str] = ()) -> list[str]:
+    """Registry models in `spec` (and the panel's `verify_with`) whose weights are not on this machine yet."""
     missing = []
-    for name in transfer.ensemble_member_names(spec):
+    for name in [*transfer.ensemble_member_names(spec), *verify_with]:
         try:
             if model_status(name) == "not-downloaded":
                 missing.append(name)
@@ -113,7 +147,7 @@ def data_packs_to_download(settings: ProtectSettings) -> list[str]:
         except PixelGuardError:  # a model file, not a registry name
             continue
         for pack in LABEL_SET_PACKS.get(label_set, ()):
-            if pack not in packs and not datapacks.datapack_path(pack).is_file():
+            if pack not in packs and not datapacks.has_datapack(pack):
                 packs.append(pack)
     return packs
 
@@ -170,15 +204,6 @@ def top_k(logits: torch.Tensor, labels: list[str], k: int = TOP_K_REPORTED) -> l
     return [[labels[i], round(float(p), 6)] for p, i in zip(values.tolist(), indices.tolist())]
 
 
-def lossy_round_trip(rgb: np.ndarray, fmt: str, quality: int) -> np.ndarray:
-    """What the pixels become after encoding and decoding with the output encoder."""
-    buffer = io.BytesIO()
-    Image.fromarray(rgb).save(buffer, **imageio.encoder_options(fmt, quality))
-    buffer.seek(0)
-    with Image.open(buffer) as decoded:
-        return np.asarray(decoded.convert("RGB"))
-
-
 class Protector:
     """Holds a loaded model and protects photos with fixed settings."""
 
@@ -187,6 +212,7 @@ class Protector:
         settings: ProtectSettings,
         model: torch.nn.Module | None = None,
         download_progress: Callable[[int, int], None] | None = None,
+        verify_models: list[torch.nn.Module] | None = None,
     ):
         settings.validate()
         self.settings = settings
@@ -195,7 +221,20 @@ class Protector:
             model = transfer.load_models(settings.model, device=self.device, progress=download_progress)
         self.model = model.to(self.device).eval()
         self.labels: list[str] = list(model.labels)
-        self.attack_model = transfer.attack_model(self.model, settings)
+        if verify_models is None:
+            verify_models = [transfer.load_models(name, device=self.device, progress=download_progress)
+                             for name in settings.verify_with]
+        for extra in verify_models:
+            if list(extra.labels) != self.labels:
+                raise PixelGuardError(
+                    f"--verify-with model {getattr(extra, 'name', '?')} has other labels than {settings.model}; "
+                    "the panel needs models with the same label set")
+        # The held-out panel: the protecting model(s) along independent routes, plus the user's.
+        self.panel_models = [self.model] + [extra.to(self.device).eval() for extra in verify_models]
+        if settings.robust:
+            self.attack_model = robust.SampledRoutes(self.model, seed=settings.seed)
+        else:
+            self.attack_model = transfer.attack_model(self.model, settings)
 
     def tensor(self, rgb: np.ndarray) -> torch.Tensor:
         """HxWx3 uint8 -> (3,H,W) in [0,1] on this protector's device."""
@@ -219,13 +258,14 @@ class Protector:
         on_iteration: Callable[[int, int], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
     ) -> ProtectionRecord:
-        """Protect one loaded photo and write it to `output`; verify on the written file."""
+        """Protect one loaded photo and write it to `output`; verify on the written file, on the
+        model's own pipeline and on the held-out panel."""
         settings = self.settings
         started = time.perf_counter()
         image = self.tensor(source.rgb)
         clean_logits = self.logits(image)
         method = get_method(settings.method)
-        budget = self.budget_map(image)
+        budget = self.budget_map(image)  # the RGB bound; also the plans' L1 normaliser
         if settings.relational_mask or getattr(method, "relational_mask", False):
             budget = budget * relational_mask(self.model, image)
         budget_l1 = float(budget.sum()) * 3
@@ -246,50 +286,122 @@ class Protector:
         if budget_l1 == 0:
             record.notes.append("the photo has no colour variation, so no invisible change is possible")
         output_format = imageio.resolve_format(settings.format, source)
+        attempt_run = self._perceptual_attempts if settings.budget == "delta-e" else self._rgb_attempts
+        written, saved, verified, panel = attempt_run(
+            image, budget, plan, condition, source, output, output_format, record,
+            overwrite=overwrite, on_iteration=on_iteration, should_stop=should_stop,
+        )
+        record.output = str(written)
+        saved_logits = self.logits(self.tensor(saved.rgb))
+        record.after = top_k(saved_logits, self.labels)
+        if plan.report_after is not None:
+            record.extra.update(plan.report_after(saved_logits))
+        record.extra["own_pipeline"] = verified
+        record.extra["panel"] = [result.to_dict() for result in panel]
+        failed_checks = [f"{result.view} ({result.model})" for result in panel if not result.held]
+        record.success = verified and not failed_checks
+        record.status = "protected" if record.success else "failed"
+        checks = f"{len(panel) + 1} checks: its own pipeline and {len(panel)} held-out ones"
+        if record.success:
+            record.verdict = f"Protected: {condition.describe(self.labels)}, on all {checks}"
+        elif verified:
+            record.verdict = (f"Not protected: {condition.describe(self.labels)} on its own pipeline, but not on "
+                              f"{len(failed_checks)} of {len(panel)} held-out checks: {'; '.join(failed_checks)}")
+        else:
+            record.verdict = (f"Not protected: not yet true that {condition.describe(self.labels)} "
+                              f"after {record.iterations} iterations")
+        self._measure(record, source.rgb, saved.rgb, budget_l1)
+        record.seconds = round(time.perf_counter() - started, 3)
+        return record
+
+    def _save_and_check(self, protected, source, output, condition, record, attempt, overwrite):
+        """Write, read back, and check the condition on the own pipeline and the panel."""
+        settings = self.settings
+        written = imageio.save_image(
+            output, imageio.tensor_to_rgb(protected), source,
+            format=settings.format, jpeg_quality=settings.jpeg_quality, metadata=settings.metadata,
+            overwrite=overwrite or attempt > 1, notes=record.notes if attempt == 1 else None,
+        )
+        saved = imageio.load_image(written)
+        saved_logits = self.logits(self.tensor(saved.rgb))
+        verified = bool(condition(saved_logits.unsqueeze(0))[0])
+        panel = verify_on_panel(self.panel_models, condition, saved.rgb, self.device)
+        return written, saved, verified, panel
+
+    def _rgb_attempts(self, image, budget, plan, condition, source, output, output_format, record, *,
+                      overwrite, on_iteration, should_stop):
+        """Algorithm 1's budget at native resolution; a lossy output's real encoder in the loop."""
+        settings = self.settings
         through = None
         if imageio.is_lossy(output_format):
             def through(candidate: torch.Tensor) -> torch.Tensor:
                 rgb = imageio.tensor_to_rgb(candidate)
-                return self.tensor(lossy_round_trip(rgb, output_format, settings.jpeg_quality))
+                return self.tensor(encode_decode(rgb, **imageio.encoder_options(output_format, settings.jpeg_quality)))
 
+        confidence = settings.confidence or robust.DEFAULT_CONFIDENCE
+        stop = transfer.confident(condition, settings.confidence)
+        if settings.robust:
+            stop = robust.stop_condition(condition, confidence)
         generator = torch.Generator().manual_seed(settings.seed)
         start = None
         for attempt in range(1, VERIFY_ATTEMPTS + 1):
             outcome: AttackOutcome = run_attack(
-                self.attack_model, image, budget, plan.objective, transfer.confident(condition, settings.confidence),
-                max_iter=settings.max_iter, optimiser=transfer.loop_optimiser(settings), start=start, generator=generator,
-                through=through, on_iteration=on_iteration, should_stop=should_stop,
+                self.attack_model, image, budget, self._objective(plan, condition, confidence), stop,
+                max_iter=settings.max_iter, optimiser=transfer.loop_optimiser(settings), start=start,
+                generator=generator, through=through, patience=robust.PATIENCE if settings.robust else 1,
+                on_iteration=on_iteration, should_stop=should_stop,
             )
             record.iterations += outcome.iterations
             record.attempts = attempt
-            written = imageio.save_image(
-                output, imageio.tensor_to_rgb(outcome.adversarial), source,
-                format=settings.format, jpeg_quality=settings.jpeg_quality, metadata=settings.metadata,
-                overwrite=overwrite or attempt > 1, notes=record.notes if attempt == 1 else None,
-            )
-            saved = imageio.load_image(written)
-            saved_image = self.tensor(saved.rgb)
-            saved_logits = self.logits(saved_image)
-            verified = bool(condition(saved_logits.unsqueeze(0))[0])
+            written, saved, verified, panel = self._save_and_check(
+                outcome.adversarial, source, output, condition, record, attempt, overwrite)
+            # Only a lossy save can undo what the loop verified; the panel's verdict is reported.
             if verified or not outcome.success:
                 break
-            start = saved_image - image
+            start = self.tensor(saved.rgb) - image
+        return written, saved, verified, panel
 
-        record.output = str(written)
-        record.after = top_k(saved_logits, self.labels)
-        if plan.report_after is not None:
-            record.extra.update(plan.report_after(saved_logits))
-        record.extra.update(robustness_checks(self.model, condition, saved.rgb, self.device))
-        record.success = verified
-        record.status = "protected" if verified else "failed"
-        record.verdict = (
-            f"Protected: {condition.describe(self.labels)}" if verified
-            else f"Not protected: not yet true that {condition.describe(self.labels)} "
-            f"after {record.iterations} iterations"
-        )
-        self._measure(record, source.rgb, saved.rgb, budget_l1)
-        record.seconds = round(time.perf_counter() - started, 3)
-        return record
+    def _objective(self, plan, condition, confidence: float):
+        """Robust runs push a removal condition's labels past a margin on every view."""
+        members = robust.removal_set(condition) if self.settings.robust else None
+        if members is None or self.settings.method not in transfer.MARGIN_METHODS:
+            return plan.objective
+        return robust.SetMarginObjective(*members, confidence)
+
+    def _perceptual_attempts(self, image, _budget, plan, condition, source, output, output_format, record, *,
+                             overwrite, on_iteration, should_stop):
+        """The perceptual budget: optimise on a grid no finer than an upload keeps, then apply the
+        change at native size within the exact CIEDE2000 allowance. A panel that fails sends the
+        loop on from where it stopped with a larger margin."""
+        settings = self.settings
+        allowance = perceptual.allowance_map(image, settings.max_delta_e, settings.window, settings.sigma)
+        grid = target_size(*image.shape[-2:], "long", robust.UPLOAD_GRID_SIDE)
+        work = Resize("long", robust.UPLOAD_GRID_SIDE, "area").apply(image[None])[0]
+        budget = perceptual.PerceptualBudget(perceptual.shrink_allowance(allowance, grid))
+        confidence = settings.confidence or robust.DEFAULT_CONFIDENCE
+        optimiser = transfer.loop_optimiser(settings) or Optimiser(lr=robust.LEARNING_RATE)
+        generator = torch.Generator().manual_seed(settings.seed)
+        start = None
+        for attempt in range(1, VERIFY_ATTEMPTS + 1):
+            stop = robust.stop_condition(condition, confidence) if settings.robust else condition
+            outcome: AttackOutcome = run_attack(
+                self.attack_model, work, budget, self._objective(plan, condition, confidence), stop,
+                max_iter=settings.max_iter, optimiser=optimiser, start=start, generator=generator,
+                patience=robust.PATIENCE if settings.robust else 1,
+                on_iteration=on_iteration, should_stop=should_stop,
+            )
+            record.iterations += outcome.iterations
+            record.attempts = attempt
+            perturbation = outcome.adversarial - work
+            protected = perceptual.to_native(image, perturbation, allowance)
+            written, saved, verified, panel = self._save_and_check(
+                protected, source, output, condition, record, attempt, overwrite)
+            if (verified and all(result.held for result in panel)) or not outcome.success:
+                break
+            start = perturbation
+            confidence += robust.DEFAULT_CONFIDENCE
+        record.extra["max_delta_e"] = settings.max_delta_e
+        return written, saved, verified, panel
 
     @staticmethod
     def _measure(record: ProtectionRecord, original: np.ndarray, saved: np.ndarray, budget_l1: float) -> None:

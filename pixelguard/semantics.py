@@ -136,7 +136,7 @@ def label_set_of(model: torch.nn.Module, *, download: bool = True) -> str | None
     labels = list(model.labels)
     if len(labels) == 1000 and labels == datapacks.imagenet_categories():
         return "imagenet"
-    if len(labels) == 365 and (download or datapacks.datapack_path("places365-categories").is_file()):
+    if len(labels) == 365 and (download or datapacks.has_datapack("places365-categories")):
         if labels == datapacks.places365_categories():
             return "places365"
     return None
@@ -162,7 +162,7 @@ def cached_relation_for(model: torch.nn.Module) -> SemanticRelation | None:
     try:
         label_set = label_set_of(model, download=False)
         if label_set is None or not all(
-            datapacks.datapack_path(pack).is_file() for pack in LABEL_SET_PACKS[label_set]
+            datapacks.has_datapack(pack) for pack in LABEL_SET_PACKS[label_set]
         ):
             return None
         return load_relation(label_set)

@@ -26,10 +26,14 @@ _GPU_TILE_PIXELS = 1 << 22
 _FLAT_DELTA_E = 1e-3
 
 
-def colour_variance_map(image: torch.Tensor, window: int = 5, sigma: float = 1.0) -> torch.Tensor:
+def colour_variance_map(
+    image: torch.Tensor, window: int = 5, sigma: float = 1.0, *, normalise: bool = True
+) -> torch.Tensor:
     """The HxW map cV in [0,1] (max 1; all zeros for a flat image) of a (3,H,W) or (1,3,H,W) image.
 
-    An image counts as flat when no weighted colour difference reaches _FLAT_DELTA_E.
+    An image counts as flat when no weighted colour difference reaches _FLAT_DELTA_E. With
+    `normalise=False` the raw map is returned, in CIEDE2000 units times the Gaussian weight, so
+    that one photo's values compare with another's (the perceptual budget needs that).
 
     Computed without grad, in float32 (float64 stays float64), on the image's device, tile by
     tile (full-width bands of rows plus a halo of window // 2 rows) so memory stays bounded.
@@ -54,6 +58,8 @@ def colour_variance_map(image: torch.Tensor, window: int = 5, sigma: float = 1.0
             bottom = min(height, top + rows_per_tile)
             square_sums[top:bottom] = _weighted_square_sums(image, top, bottom, radius, offsets, weights_squared)
         raw = square_sums.clamp_(min=0.0).div_(_neighbour_counts(height, width, radius, image)).sqrt_()
+        if not normalise:
+            return raw
         peak = raw.max()
         if peak <= _FLAT_DELTA_E * math.sqrt(max(weights_squared)):
             return raw.zero_()

@@ -13,21 +13,18 @@ Images are (B,3,H,W) in [0,1] at native resolution; each classifier resizes inte
 
 from __future__ import annotations
 
-import io
 import math
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from torch import nn
 
-from pixelguard import imageio
 from pixelguard.attacks.conditions import Condition, NotInTopK, SemanticMismatch
 from pixelguard.attacks.loop import Optimiser
 from pixelguard.errors import PixelGuardError
+from pixelguard.views import Jpeg, Resize, resize_tensor
 
 if TYPE_CHECKING:
     from pixelguard.attacks.base import AttackPlan, PlanContext
@@ -134,21 +131,6 @@ def _randint(generator: torch.Generator, low: int, high: int) -> int:
     return int(torch.randint(low, high + 1, (), generator=generator))
 
 
-def _resize(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    if size == tuple(images.shape[-2:]):
-        return images
-    return F.interpolate(images, size=size, mode="bicubic", align_corners=False, antialias=True).clamp(0, 1)
-
-
-def downscale(images: torch.Tensor, long_side: int) -> torch.Tensor:
-    """Antialiased, differentiable downscale so the long side is at most `long_side` (never upscales)."""
-    height, width = images.shape[-2:]
-    if max(height, width) <= long_side:
-        return images
-    scale = long_side / max(height, width)
-    return _resize(images, (max(1, round(height * scale)), max(1, round(width * scale))))
-
-
 class InputDiversity(nn.Module):
     """DI (Xie et al.): with probability p, resize to a random size in [s, 1.1 s] and zero-pad to
     1.1 s at a random offset, then classify. s = the photo downscaled to DI_WORKING_SIZE."""
@@ -173,26 +155,9 @@ class InputDiversity(nn.Module):
         size = (min(canvas[0], round(base[0] * growth)), min(canvas[1], round(base[1] * growth)))
         top = _randint(self.generator, 0, canvas[0] - size[0])
         left = _randint(self.generator, 0, canvas[1] - size[1])
-        resized = _resize(images, size)
+        resized = resize_tensor(images, size, "bicubic", antialias=True)
         padded = F.pad(resized, (left, canvas[1] - size[1] - left, top, canvas[0] - size[0] - top))
         return self.model(padded)
-
-
-def jpeg_round_trip(rgb: np.ndarray, quality: int) -> np.ndarray:
-    """HxWx3 uint8 after a real JPEG encode and decode (Pillow defaults: 4:2:0, as uploads use)."""
-    buffer = io.BytesIO()
-    Image.fromarray(rgb).save(buffer, format="JPEG", quality=quality)
-    buffer.seek(0)
-    with Image.open(buffer) as decoded:
-        return np.asarray(decoded.convert("RGB"))
-
-
-def straight_through_jpeg(images: torch.Tensor, quality: int) -> torch.Tensor:
-    """The real JPEG round trip in the forward pass, the identity in the backward pass (BPDA)."""
-    decoded = torch.stack([
-        imageio.rgb_to_tensor(jpeg_round_trip(imageio.tensor_to_rgb(image), quality)) for image in images
-    ]).to(images.device)
-    return images + (decoded - images).detach()
 
 
 def random_crop(images: torch.Tensor, generator: torch.Generator, keep: float = EOT_CROP_KEEP) -> torch.Tensor:
@@ -226,8 +191,8 @@ class UploadTransforms(nn.Module):
         resized_quality = _randint(self.generator, *EOT_JPEG_QUALITIES)
         return [
             images,
-            straight_through_jpeg(images, quality),
-            straight_through_jpeg(downscale(images, long_side), resized_quality),
+            Jpeg(quality).apply(images),
+            Jpeg(resized_quality).apply(Resize("long", long_side, "bicubic").apply(images)),
             random_crop(images, self.generator),
         ]
 

@@ -49,6 +49,14 @@ def empty_cache(tmp_path, monkeypatch) -> Path:
 
 
 @pytest.fixture
+def without_bundled_data(tmp_path, monkeypatch) -> None:
+    """Hide the data packs shipped in the package, for tests of the cache and download path."""
+    from pixelguard.models import datapacks
+
+    monkeypatch.setattr(datapacks, "BUNDLED_DATA", tmp_path / "no-bundled-data")
+
+
+@pytest.fixture
 def seeded_cache(shared_dir, tmp_path, monkeypatch) -> Path:
     """A fresh PIXELGUARD_HOME with every data pack copied (and verified) from shared/data."""
     from pixelguard.models.datapacks import DATA_PACKS, seed_cache_from

@@ -20,6 +20,23 @@ from pixelguard.models.datapacks import (
 )
 
 
+@pytest.fixture(autouse=True)
+def _cache_only(without_bundled_data):
+    """These tests are about the cache and downloads; the shipped copies are tested below."""
+
+
+def test_shipped_packs_match_their_pins_and_need_no_cache(empty_cache, monkeypatch):
+    from pixelguard.models.datapacks import bundled_path
+
+    monkeypatch.undo()  # the shipped copies back
+    monkeypatch.setenv("PIXELGUARD_HOME", str(empty_cache))
+    for pack in DATA_PACKS.values():
+        assert bundled_path(pack.name) is not None, pack.name
+        assert ensure_datapack(pack.name) == bundled_path(pack.name)
+        assert any((datapacks.BUNDLED_DATA / pack.relative_path).parent.glob("LICENSE-*")), pack.name
+    assert not empty_cache.exists()  # nothing was downloaded or copied
+
+
 def test_pins_match_the_shared_copies(shared_dir):
     for pack in DATA_PACKS.values():
         data = (shared_dir / "data" / pack.relative_path).read_bytes()

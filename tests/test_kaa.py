@@ -12,10 +12,10 @@ from pixelguard.attacks.kaa import (
     relational_mask,
     ternarise,
 )
-from pixelguard.protect import Job, Protector, ProtectSettings, protect_batch
+from pixelguard.protect import Job, Protector, protect_batch
 from pixelguard.threshold import colour_variance_map
 from test_protect import textured_photo
-from toy_models import ToyClassifier
+from toy_models import ToyClassifier, paper_settings
 
 
 class LinearFeatures(torch.nn.Module):
@@ -101,7 +101,7 @@ def test_relational_mask_is_upsampled_from_model_resolution():
 
 def test_kaa_keeps_the_change_inside_the_mask(tmp_path):
     Image.fromarray(textured_photo(1)).save(tmp_path / "a.png")
-    settings = ProtectSettings(model="toy", device="cpu", method="kaa", condition="top1", strength=16, l1=0,
+    settings = paper_settings(model="toy", device="cpu", method="kaa", condition="top1", strength=16, l1=0,
                                max_iter=60)
     protector = Protector(settings, model=ToyWithFeatures())
     record = next(protect_batch([Job(tmp_path / "a.png", tmp_path / "out.png")], protector))
@@ -117,7 +117,7 @@ def test_kaa_keeps_the_change_inside_the_mask(tmp_path):
 
 def test_kaa_needs_a_feature_layer(tmp_path):
     Image.fromarray(textured_photo(1)).save(tmp_path / "a.png")
-    protector = Protector(ProtectSettings(model="toy", device="cpu", method="kaa", condition="top1"),
+    protector = Protector(paper_settings(model="toy", device="cpu", method="kaa", condition="top1"),
                           model=ToyClassifier())
     record = next(protect_batch([Job(tmp_path / "a.png", tmp_path / "out.png")], protector))
     assert record.status == "error" and "feature layer" in record.error
@@ -129,7 +129,7 @@ def test_kaa_on_a_real_photo(photos, tmp_path):
         rgb = photo.convert("RGB")
         rgb.thumbnail((192, 192))
         rgb.save(tmp_path / "photo.png")
-    protector = Protector(ProtectSettings(device="cpu", method="kaa", condition="top1", max_iter=10))
+    protector = Protector(paper_settings(device="cpu", method="kaa", condition="top1", max_iter=10))
     record = next(protect_batch([Job(tmp_path / "photo.png", tmp_path / "out.png")], protector))
     assert record.status in ("protected", "failed")
     assert record.budget_used is not None and record.ssim > 0.97

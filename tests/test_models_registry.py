@@ -83,7 +83,7 @@ def test_unknown_model_suggests_a_close_name():
         load_model("no-such-model-at-all")
 
 
-def test_status_of_downloadable_models(empty_cache, shared_dir):
+def test_status_of_downloadable_models(empty_cache, without_bundled_data, shared_dir):
     assert model_status("places365-resnet18") == "not-downloaded"
     path = cached_weights_path(get_entry("places365-resnet18"))
     path.parent.mkdir(parents=True)

@@ -14,7 +14,7 @@ from pixelguard.protect import (
 )
 from pixelguard.report import write_report
 from pixelguard.threshold import colour_variance_map
-from toy_models import ToyClassifier
+from toy_models import ToyClassifier, paper_settings
 
 
 def textured_photo(seed: int, size=(48, 40)) -> np.ndarray:
@@ -39,9 +39,16 @@ def photos(tmp_path):
     return folder
 
 
+@pytest.fixture(autouse=True)
+def own_pipeline_only(monkeypatch):
+    """These tests are about the batch, files and reports: the toy's luck on the held-out upload
+    check (tests/test_panel.py) would decide them otherwise."""
+    monkeypatch.setattr("pixelguard.protect.verify_on_panel", lambda *args, **kwargs: [])
+
+
 def protector(**overrides) -> Protector:
     # The toy has 10 classes, too few for a meaningful top-5 condition: use top-1 by default.
-    settings = ProtectSettings(**{"model": "toy", "device": "cpu", "max_iter": 60, "strength": 16,
+    settings = paper_settings(**{"model": "toy", "device": "cpu", "max_iter": 60, "strength": 16,
                                   "condition": "top1", **overrides})
     return Protector(settings, model=ToyClassifier())
 
@@ -152,17 +159,21 @@ def test_settings_are_validated(bad):
 @pytest.mark.parametrize(
     ("changes", "packs"),
     [
-        ({}, []),  # the default protection needs no data at all
-        ({"condition": "semantic"}, ["imagenet-class-paths"]),
+        ({"condition": "top5"}, []),  # removing one label needs no data at all
+        ({}, ["imagenet-class-paths"]),  # the default semantic condition needs the hierarchy
         ({"method": "semantic"}, ["imagenet-class-paths"]),
-        ({"method": "labelfool"}, []),
+        ({"method": "labelfool", "condition": "top5"}, []),
         ({"method": "labelfool", "privacy_target": True}, ["imagenet-class-paths"]),
         ({"method": "semantic", "model": "places365-resnet18,efficientnet-lite0"},
          ["places365-categories", "places365-hierarchy", "imagenet-class-paths"]),
     ],
 )
-def test_data_packs_to_download_are_the_ones_the_settings_need(empty_cache, changes, packs):
+def test_data_packs_to_download_are_the_ones_the_settings_need(empty_cache, without_bundled_data, changes, packs):
     assert data_packs_to_download(ProtectSettings(**changes)) == packs
+
+
+def test_shipped_hierarchies_leave_nothing_to_download(empty_cache):
+    assert data_packs_to_download(ProtectSettings(method="semantic", model="places365-resnet18,efficientnet-lite0")) == []
 
 
 def test_cached_data_packs_and_model_files_need_no_download(seeded_cache, tmp_path):

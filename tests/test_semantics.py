@@ -20,7 +20,7 @@ from pixelguard.attacks.semantic import SemanticObjective
 from pixelguard.cli import main
 from pixelguard.errors import PixelGuardError
 from pixelguard.models import datapacks
-from pixelguard.protect import Job, Protector, ProtectSettings, protect_batch
+from pixelguard.protect import Job, Protector, protect_batch
 from pixelguard.semantics import (
     cached_relation_for,
     imagenet_relation,
@@ -29,7 +29,7 @@ from pixelguard.semantics import (
     relation_for,
 )
 from test_protect import textured_photo
-from toy_models import ToyClassifier
+from toy_models import ToyClassifier, paper_settings
 
 
 def toy_with_labels(labels: list[str]) -> ToyClassifier:
@@ -133,7 +133,7 @@ def test_relation_for_picks_the_label_set(seeded_cache):
         relation_for(ToyClassifier())
 
 
-def test_cached_relation_never_downloads(empty_cache, monkeypatch):
+def test_cached_relation_never_downloads(empty_cache, without_bundled_data, monkeypatch):
     def no_download(*args, **kwargs):
         raise AssertionError("tried to download")
 
@@ -182,10 +182,11 @@ def test_related_in_top_k():
 # --- the semantic condition through the pipeline -----------------------------------------------
 
 
-def test_protect_with_the_semantic_condition_clears_the_neighbourhood(seeded_cache, tmp_path):
+def test_protect_with_the_semantic_condition_clears_the_neighbourhood(seeded_cache, tmp_path, monkeypatch):
+    monkeypatch.setattr("pixelguard.protect.verify_on_panel", lambda *args, **kwargs: [])  # the toy is no panel material
     model = toy_with_labels(datapacks.places365_categories())
     Image.fromarray(textured_photo(1)).save(tmp_path / "scene.png")
-    settings = ProtectSettings(model="toy", device="cpu", condition="semantic", k=5, strength=32, max_iter=100)
+    settings = paper_settings(model="toy", device="cpu", condition="semantic", k=5, strength=32, max_iter=100)
     protector = Protector(settings, model=model)
     record = next(protect_batch([Job(tmp_path / "scene.png", tmp_path / "out.png")], protector))
     assert record.success, record.verdict
@@ -203,7 +204,7 @@ def test_cvpire_plans_the_semantic_objective_for_the_semantic_condition(seeded_c
     model = toy_with_labels(datapacks.places365_categories())
     image = torch.from_numpy(textured_photo(8)).permute(2, 0, 1) / 255
     context = PlanContext(model, model.labels, image, model(image[None])[0], torch.full(image.shape[1:], 0.1),
-                          ProtectSettings(condition="semantic", k=7))
+                          paper_settings(condition="semantic", k=7))
     plan = get_method("cvpire").plan(context)
     related = load_relation("places365").neighbourhood(plan.label)
     assert isinstance(plan.objective, SemanticObjective) and plan.objective.related == tuple(related)
@@ -213,7 +214,7 @@ def test_cvpire_plans_the_semantic_objective_for_the_semantic_condition(seeded_c
 def test_every_method_reports_related_labels_when_the_hierarchy_is_cached(seeded_cache, tmp_path):
     model = toy_with_labels(datapacks.places365_categories())
     Image.fromarray(textured_photo(5)).save(tmp_path / "scene.png")
-    protector = Protector(ProtectSettings(model="toy", device="cpu", condition="top1", max_iter=60), model=model)
+    protector = Protector(paper_settings(model="toy", device="cpu", condition="top1", max_iter=60), model=model)
     record = next(protect_batch([Job(tmp_path / "scene.png", tmp_path / "out.png")], protector))
     relation = load_relation("places365")
     truth = relation.index(record.label)
@@ -224,7 +225,7 @@ def test_every_method_reports_related_labels_when_the_hierarchy_is_cached(seeded
 
 def test_semantic_condition_needs_a_known_label_set(tmp_path):
     Image.fromarray(textured_photo(6)).save(tmp_path / "a.png")
-    protector = Protector(ProtectSettings(model="toy", device="cpu", condition="semantic"), model=ToyClassifier())
+    protector = Protector(paper_settings(model="toy", device="cpu", condition="semantic"), model=ToyClassifier())
     record = next(protect_batch([Job(tmp_path / "a.png", tmp_path / "out.png")], protector))
     assert record.status == "error" and "known label set" in record.error
     assert not (tmp_path / "out.png").exists()

@@ -15,7 +15,7 @@ from pixelguard import imageio
 from pixelguard.attacks.conditions import NotInTopK, make_condition
 from pixelguard.attacks.loop import Optimiser, run_attack
 from pixelguard.errors import PixelGuardError
-from pixelguard.protect import Job, Protector, ProtectSettings, protect_batch
+from pixelguard.protect import Job, Protector, protect_batch
 from pixelguard.transfer import (
     ConfidentCondition,
     Ensemble,
@@ -23,18 +23,16 @@ from pixelguard.transfer import (
     MarginObjective,
     MomentumIterative,
     UploadTransforms,
-    downscale,
     ensemble_member_names,
     gaussian_kernel_1d,
     label_margin,
     random_crop,
     smooth_gradient,
-    straight_through_jpeg,
     ti_scale,
     transfer_preset,
 )
 from test_protect import textured_photo
-from toy_models import ToyClassifier
+from toy_models import ToyClassifier, paper_settings
 
 
 class Recorder(torch.nn.Module):
@@ -72,32 +70,6 @@ def test_ensemble_names():
     assert ensemble_member_names("efficientnet-lite0") == ["efficientnet-lite0"]
     with pytest.raises(PixelGuardError, match="twice"):
         ensemble_member_names("a,a")
-
-
-def test_straight_through_jpeg_is_the_real_encoder_forward_and_identity_backward():
-    rgb = textured_photo(3)
-    images = imageio.rgb_to_tensor(rgb).unsqueeze(0).requires_grad_(True)
-    decoded = straight_through_jpeg(images, 60)
-    buffer = io.BytesIO()
-    Image.fromarray(rgb).save(buffer, format="JPEG", quality=60)
-    reference = np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB"))
-    assert np.array_equal(imageio.tensor_to_rgb(decoded[0]), reference)
-    assert not np.array_equal(reference, rgb)
-    weights = torch.randn_like(images)
-    (decoded * weights).sum().backward()
-    assert torch.equal(images.grad, weights)
-
-
-def test_downscale_matches_pillow_and_passes_gradients():
-    rgb = textured_photo(4, size=(160, 96))
-    images = imageio.rgb_to_tensor(rgb).unsqueeze(0).requires_grad_(True)
-    small = downscale(images, 80)
-    assert small.shape[-2:] == (48, 80)
-    reference = np.asarray(Image.fromarray(rgb).resize((80, 48), Image.Resampling.BICUBIC)).astype(float)
-    assert np.abs(imageio.tensor_to_rgb(small[0]).astype(float) - reference).mean() < 2.0
-    small.sum().backward()
-    assert images.grad.abs().sum() > 0
-    assert downscale(images, 500) is images  # never upscales
 
 
 def test_input_diversity_pads_a_resized_copy_and_passes_gradients():
@@ -201,19 +173,19 @@ def test_label_margin_is_negative_exactly_when_the_condition_holds():
 
 def test_settings_validation_and_preset():
     with pytest.raises(PixelGuardError, match="--ti"):
-        ProtectSettings(ti=True).validate()
+        paper_settings(ti=True).validate()
     with pytest.raises(PixelGuardError, match="margin"):
-        ProtectSettings(loss="margin", method="labelfool").validate()
-    preset = transfer_preset(ProtectSettings())
+        paper_settings(loss="margin", method="labelfool").validate()
+    preset = transfer_preset(paper_settings())
     assert (preset.momentum, preset.ti, preset.di, preset.loss, preset.max_iter) == (1.0, True, True, "margin", 300)
     preset.validate()
-    assert transfer_preset(ProtectSettings(condition="semantic")).loss == "ce"
+    assert transfer_preset(paper_settings(condition="semantic")).loss == "ce"
 
 
 def test_protector_with_transfer_options_reports_robustness(tmp_path):
     Image.fromarray(textured_photo(1)).save(tmp_path / "a.png")
     # DI and EOT are left out: the toy's 4x4 pooling makes padded or cropped copies different photos.
-    settings = replace(transfer_preset(ProtectSettings(model="toy", device="cpu", condition="top1", strength=16,
+    settings = replace(transfer_preset(paper_settings(model="toy", device="cpu", condition="top1", strength=16,
                                                        confidence=1.0)), di=False, max_iter=40)
     protector = Protector(settings, model=ToyClassifier())
     record = next(protect_batch([Job(tmp_path / "a.png", tmp_path / "out.png")], protector))
@@ -223,7 +195,9 @@ def test_protector_with_transfer_options_reports_robustness(tmp_path):
     buffer = io.BytesIO()
     Image.fromarray(saved).save(buffer, format="JPEG", quality=75)
     reencoded = imageio.rgb_to_tensor(np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")))
-    assert record.extra["robust_jpeg75"] == (int(protector.model(reencoded.unsqueeze(0)).argmax()) != label)
-    assert record.extra["robust_1080"] is True  # a small photo is not downscaled: the saved file itself
+    # The toy takes whole photos, so its held-out panel is the upload (JPEG q75; a small photo is not shrunk).
+    [check] = record.extra["panel"]
+    assert check["view"].startswith("upload") and check["held"] == (
+        int(protector.model(reencoded.unsqueeze(0)).argmax()) != label)
     logits = protector.model(imageio.rgb_to_tensor(saved).unsqueeze(0))
     assert float(label_margin(logits, label, 1)) < 0

@@ -15,3 +15,11 @@ class ToyClassifier(torch.nn.Module):
     def forward(self, x):
         pooled = torch.nn.functional.adaptive_avg_pool2d(x, 4).flatten(1)
         return 4 * (pooled - 0.5) @ self.weight.T
+
+
+def paper_settings(**values):
+    """ProtectSettings of the published attack (RGB budget, the model's own pipeline, top-5), which
+    the toy models here can run: the robust default needs a model with a known input size."""
+    from pixelguard.protect import preset_settings
+
+    return preset_settings("fast", **values)

@@ -88,6 +88,35 @@ def random_start(
     return (noise.to(budget.device) * 0.02 - 0.01) * budget
 
 
+class Budget(Protocol):
+    """What the perturbation may be: where it starts, how a step is brought back within bounds
+    (in place, without grad), and what the loop hands back."""
+
+    def start(self, image: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor: ...
+
+    def project_(self, image: torch.Tensor, perturbation: torch.Tensor) -> None: ...
+
+    def finish(self, adversarial: torch.Tensor) -> torch.Tensor: ...
+
+
+@dataclass
+class BoxBudget:
+    """Algorithm 1's budget: |v| <= pT per channel, v on the 8-bit grid after every step."""
+
+    bound: torch.Tensor  # (H,W) or (3,H,W)
+
+    def start(self, image: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        return random_start(self.bound.expand_as(image), image.shape, generator)
+
+    def project_(self, image: torch.Tensor, perturbation: torch.Tensor) -> None:
+        bound = self.bound.expand_as(perturbation)
+        perturbation.clamp_(-bound, bound)
+        quantise_toward_zero_(perturbation)
+
+    def finish(self, adversarial: torch.Tensor) -> torch.Tensor:
+        return _on_grid(adversarial)
+
+
 class _TanhSpace:
     """The map between w and v = x' - x, with w = 0 at the clean image."""
 
@@ -112,7 +141,7 @@ def _adam(parameter: torch.Tensor, lr: float) -> torch.optim.Optimizer:
 def run_attack(
     model: torch.nn.Module,
     image: torch.Tensor,
-    budget: torch.Tensor,
+    budget: torch.Tensor | Budget,
     objective: Objective,
     condition: Condition,
     *,
@@ -121,33 +150,39 @@ def run_attack(
     start: torch.Tensor | None = None,
     generator: torch.Generator | None = None,
     through: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    patience: int = 1,
     on_iteration: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> AttackOutcome:
-    """Optimise a perturbation v with |v| <= budget until `condition` holds.
+    """Optimise a perturbation v within `budget` until `condition` holds.
 
-    image: (3,H,W) in [0,1] on the 8-bit grid. budget: (H,W) or (3,H,W) per-pixel bound pT.
+    image: (3,H,W) in [0,1] on the 8-bit grid. budget: a Budget, or a (H,W) / (3,H,W) tensor
+    pT for Algorithm 1's BoxBudget. The model may answer several rows of logits per image (one
+    per view, pixelguard.views): the condition must hold on every row, on `patience`
+    consecutive iterations (a protection that holds once, on fresh random views each time, sits
+    on the decision boundary; one that keeps holding does not).
     optimiser: how to step; default: the objective's own `optimiser`, else ADAM.
     start: a perturbation to continue from (e.g. after a failed verification); default is
-    the random start of Algorithm 1. through: what saving does to the pixels (e.g. a real
-    JPEG encode and decode), not differentiable: the model sees its output and the gradient
-    passes straight through, so the condition is met on what will be written.
+    the budget's start. through: what saving does to the pixels (e.g. a real JPEG encode and
+    decode), not differentiable: the model sees its output and the gradient passes straight
+    through, so the condition is met on what will be written.
     on_iteration(i, max_iter) reports progress; should_stop() cancels.
     """
     optimiser = optimiser or getattr(objective, "optimiser", ADAM)
-    budget = budget.expand_as(image)
-    lower = -budget
+    if isinstance(budget, torch.Tensor):
+        budget = BoxBudget(budget)
     if start is None:
-        perturbation = random_start(budget, image.shape, generator)
+        perturbation = budget.start(image, generator)
     else:
-        perturbation = start.detach().clone().clamp_(lower, budget)
-        quantise_toward_zero_(perturbation)
+        perturbation = start.detach().clone()
+        budget.project_(image, perturbation)
     space = _TanhSpace(image) if optimiser.tanh_space else None
     parameter = perturbation if space is None else space.parameter(perturbation)
     parameter.requires_grad_(True)
     stepper = optimiser.build(parameter)
 
     iteration = 0
+    held = 0
     while True:
         if should_stop is not None and should_stop():
             raise AttackCancelled
@@ -157,18 +192,18 @@ def run_attack(
         if through is not None:
             seen = adversarial + (through(_on_grid(adversarial)) - adversarial).detach()
         logits = model(seen.unsqueeze(0))
-        if bool(condition(logits.detach())[0]):
-            return AttackOutcome(_on_grid(adversarial), True, iteration, logits.detach()[0])
+        held = held + 1 if bool(condition(logits.detach()).all()) else 0
+        if held >= patience:
+            return AttackOutcome(budget.finish(adversarial), True, iteration, logits.detach()[0])
         if iteration >= max_iter:
-            return AttackOutcome(_on_grid(adversarial), False, iteration, logits.detach()[0])
+            return AttackOutcome(budget.finish(adversarial), False, iteration, logits.detach()[0])
         loss = objective(logits, perturbation)
         stepper.zero_grad(set_to_none=True)
         loss.backward()
         stepper.step()
         with torch.no_grad():
             projected = parameter if space is None else space.perturbation(parameter)
-            projected.clamp_(lower, budget)
-            quantise_toward_zero_(projected)
+            budget.project_(image, projected)
             if space is not None:
                 parameter.copy_(space.parameter(projected))
         iteration += 1

@@ -47,6 +47,6 @@ def run(args: argparse.Namespace) -> int:
     if job.output.exists():
         print(f"protected: {job.output}")
     if settings.condition != "semantic":
-        print("Tip: the label left the top 5, but a related one (another cat) may have taken its place. "
-              "`--condition semantic` keeps every related label out (it downloads the ImageNet hierarchy once).")
+        print("Tip: with this condition a related label (another cat) may take the removed one's place; "
+              "the default `--condition semantic` keeps every related label out of the top 5.")
     return status

@@ -14,7 +14,8 @@ from pixelguard.devices import resolve_device
 from pixelguard.errors import PixelGuardError
 from pixelguard.imageio import METADATA_POLICIES, OUTPUT_FORMATS
 from pixelguard.attacks import METHODS
-from pixelguard.protect import ProtectionRecord, Protector, ProtectSettings, plan_jobs, protect_batch
+from pixelguard.protect import (BUDGETS, PRESETS, VIEW_MODES, ProtectionRecord, Protector, ProtectSettings, plan_jobs,
+                                preset_settings, protect_batch)
 from pixelguard.report import check_report_path, write_report
 from pixelguard.tagging import tag_indices
 from pixelguard.transfer import ENSEMBLE_PRESETS, LOSSES, is_ensemble_spec, load_models, transfer_preset
@@ -25,15 +26,31 @@ DEFAULTS = ProtectSettings()
 def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
     """The options shared by `protect` and `demo`."""
     add_model_options(parser)
+    parser.add_argument("--preset", default="balanced", choices=PRESETS,
+                        help="balanced (default): perceptual budget, robust to resizers and uploads; strong: a "
+                             "larger budget and more steps; fast: the published RGB-budget attack, checked on the "
+                             "model's own pipeline while optimising. Options below override a preset")
     parser.add_argument("--method", default=DEFAULTS.method, choices=METHODS, help="attack method (default: %(default)s)")
-    parser.add_argument("--condition", default=DEFAULTS.condition, choices=CONDITION_NAMES,
-                        help="when a photo counts as protected (default: %(default)s: the label leaves the top 5)")
+    parser.add_argument("--condition", choices=CONDITION_NAMES,
+                        help=f"when a photo counts as protected (default: {DEFAULTS.condition}: no top-5 label "
+                             "related to the truth; top5: the label leaves the top 5)")
+    parser.add_argument("--budget", choices=BUDGETS,
+                        help="delta-e: a per-pixel CIEDE2000 allowance, larger in texture (default); "
+                             "rgb: the paper's m * colour variance per channel (--strength)")
+    parser.add_argument("--max-delta-e", type=float,
+                        help=f"largest CIEDE2000 change, in textured pixels (default: {DEFAULTS.max_delta_e}; "
+                             "flat regions get a quarter of it)")
+    parser.add_argument("--views", choices=VIEW_MODES,
+                        help="robust: optimise over many resizers, crops and uploads (default); model: the "
+                             "model's own pipeline only")
+    parser.add_argument("--verify-with", default="", metavar="MODEL,...",
+                        help="more models (same labels) for the held-out check panel")
     parser.add_argument("--label", help="the label to remove (default: the model's top prediction on the original)")
     parser.add_argument("--strength", type=float, default=DEFAULTS.strength,
                         help="largest change in the busiest pixels, in 8-bit levels (default: %(default)s)")
     parser.add_argument("--l1", type=float, default=DEFAULTS.l1,
                         help="weight of the penalty on budget used; 0 turns it off (default: %(default)s)")
-    parser.add_argument("--max-iter", type=int, default=DEFAULTS.max_iter, help="iterations per attempt (default: %(default)s)")
+    parser.add_argument("--max-iter", type=int, help=f"iterations per attempt (default: {DEFAULTS.max_iter})")
     parser.add_argument("--format", default=DEFAULTS.format, choices=OUTPUT_FORMATS, help="output format (default: %(default)s)")
     parser.add_argument("--jpeg-quality", type=int, default=DEFAULTS.jpeg_quality, help="JPEG quality (default: %(default)s)")
     parser.add_argument("--metadata", default=DEFAULTS.metadata, choices=METADATA_POLICIES,
@@ -70,10 +87,17 @@ def add_transfer_arguments(parser: argparse.ArgumentParser) -> None:
                        help="change only the pixels the relational mask selects (KAA+ER; always on for kaa)")
 
 
+# Options a preset sets; given on the command line, they win over it.
+PRESET_OPTIONS = ("condition", "budget", "max_delta_e", "views", "max_iter")
+
+
 def settings_from(args: argparse.Namespace) -> ProtectSettings:
-    settings = ProtectSettings(
-        model=args.model, method=args.method, condition=args.condition, strength=args.strength,
-        l1=args.l1, max_iter=args.max_iter, label=args.label, format=args.format,
+    chosen = {name: getattr(args, name) for name in PRESET_OPTIONS if getattr(args, name) is not None}
+    settings = preset_settings(
+        args.preset, **chosen,
+        model=args.model, method=args.method, strength=args.strength,
+        l1=args.l1, label=args.label, format=args.format,
+        verify_with=tuple(name.strip() for name in args.verify_with.split(",") if name.strip()),
         jpeg_quality=args.jpeg_quality, metadata=args.metadata, device=args.device, seed=args.seed,
         k=args.k, target=args.target, privacy_target=args.privacy_target,
         hide=tuple(label.strip() for label in args.hide.split(",") if label.strip()),
@@ -126,6 +150,12 @@ def before_after_table(record: ProtectionRecord) -> str:
                 cells.append(" " * (width + 10))
         lines.append("  " + "    ".join(cells))
     lines.append(f"  * = the label to remove ('{record.label}')")
+    panel = record.extra.get("panel", [])
+    if panel:
+        lines.append("  held-out checks (independent code, on the saved file):")
+        for check in panel:
+            mark = "held  " if check["held"] else "FAILED"
+            lines.append(f"    {mark} {check['model']} via {check['view']}: top-1 '{check['top1']}'")
     return "\n".join(lines)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 from PySide6.QtCore import QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPalette
 from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
@@ -156,8 +158,14 @@ class PredictionsPanel(QWidget):
         line.setFrameShadow(QFrame.Shadow.Sunken)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(10, 8, 10, 8)
+        # The held-out checks, in full text beside the predictions: what "protected" was judged on.
+        self.panel = QLabel()
+        self.panel.setWordWrap(True)
+        self.panel.setTextFormat(Qt.TextFormat.RichText)
+        self.panel.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(self.verdict)
         layout.addLayout(columns)
+        layout.addWidget(self.panel)
         layout.addWidget(line)
         layout.addLayout(figures)
         layout.addWidget(self.notes)
@@ -174,6 +182,7 @@ class PredictionsPanel(QWidget):
         for figure in self.figures.values():
             figure.set("–")
         self.notes.setText("")
+        self.panel.setText("")
 
     def show_nothing(self) -> None:
         self._set_verdict("Select a photo to see what the classifier reads in it.", "neutral")
@@ -218,9 +227,24 @@ class PredictionsPanel(QWidget):
         self.figures["linf"].set(f"{record.linf} levels")
         self.figures["work"].set(f"{record.iterations} · {record.seconds:.1f} s")
         self.notes.setText(describe_extras(record))
+        self.panel.setText(describe_panel(record))
 
     def figure_text(self, name: str) -> str:
         return self.figures[name].value.text()
+
+
+def describe_panel(record: ProtectionRecord) -> str:
+    """The held-out checks of a record as rich text: one line each, held or not, and what the
+    model read there."""
+    checks = record.extra.get("panel") or []
+    if not checks:
+        return ""
+    lines = ["<b>Checked on the saved file with independent code:</b>"]
+    for check in checks:
+        mark = "✔ held" if check["held"] else "✘ <b>not held</b>"
+        lines.append(f"{mark} · {html.escape(check['view'])} · {html.escape(check['model'])} reads "
+                     f"'{html.escape(check['top1'])}'")
+    return "<br>".join(lines)
 
 
 def describe_extras(record: ProtectionRecord) -> str:
@@ -229,9 +253,6 @@ def describe_extras(record: ProtectionRecord) -> str:
     parts = [f"Saved as {record.output}"]
     if extra.get("target"):
         parts.append(f"target label: {extra['target']}")
-    for key, text in (("robust_jpeg75", "survives JPEG quality 75"), ("robust_1080", "survives downscaling to 1080 px")):
-        if extra.get(key) is not None:
-            parts.append(f"{text}: {'yes' if extra[key] else 'no'}")
     if extra.get("related_in_topk") is not None:
         parts.append(f"related labels left in the top {extra.get('k', 5)}: {extra['related_in_topk']}")
     if extra.get("hidden"):

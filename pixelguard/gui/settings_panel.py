@@ -17,18 +17,23 @@ from pixelguard.devices import DEVICE_CHOICES, resolve_device
 from pixelguard.errors import PixelGuardError
 from pixelguard.imageio import METADATA_POLICIES, OUTPUT_FORMATS
 from pixelguard.models import DEFAULT_MODEL, ModelEntry, get_entry, model_status
-from pixelguard.protect import ProtectSettings
+from pixelguard.protect import PRESETS as ENGINE_PRESETS
+from pixelguard.protect import ProtectSettings, preset_settings
 
-# What each preset sets; Balanced is the engine's defaults.
+# The engine's presets, with the values the panel shows; Balanced is the engine's defaults.
+PRESET_KEYS = ("condition", "budget", "max_delta_e", "views", "strength", "l1", "max_iter")
 PRESETS: dict[str, dict] = {
-    "Light": {"condition": "top1", "strength": 16, "l1": 1.0, "max_iter": 100},
-    "Balanced": {"condition": "top5", "strength": 24, "l1": 1.0, "max_iter": 100},
-    "Strong": {"condition": "semantic", "strength": 40, "l1": 0.5, "max_iter": 200},
+    name.capitalize(): {key: getattr(preset_settings(name), key) for key in PRESET_KEYS + ("model",)}
+    for name in ENGINE_PRESETS
 }
+# Measured by benchmarks/wild.py (README "Presets").
 PRESET_HELP = {
-    "Light": "Smallest change: the label is no longer the top prediction.",
-    "Balanced": "The label leaves the top 5 predictions.",
-    "Strong": "No label related to the original is left in the top 5; a larger change is allowed.",
+    "Fast": "The published attack, checked only on the model's own pipeline while optimising: quick, but "
+            "another resizer or an upload usually undoes it (the held-out checks say so).",
+    "Balanced": "Invisible colour budget (CIEDE2000), optimised over many resizers, crops and uploads; no label "
+                "related to the original may stay in the top 5, checked on held-out resizers and an upload.",
+    "Strong": "As Balanced, against two models at once (EfficientNet-Lite0 and Lite1) and with more steps: "
+              "slower, transfers better to models it never saw.",
     "Custom": "Your own settings.",
 }
 DEFAULT_PRESET = "Balanced"
@@ -68,6 +73,10 @@ def model_item_text(name: str) -> str:
     except PixelGuardError:
         pass  # refresh_model_status shows the reason
     return name
+
+
+def ensemble_item_text(spec: str) -> str:
+    return " + ".join(spec.split(",")) + "  (together)"
 
 
 def default_output_folder() -> str:
@@ -317,13 +326,29 @@ class SettingsPanel(QWidget):
         self.iterations = QSpinBox(minimum=1, maximum=5000, singleStep=10)
         self.iterations.setToolTip("The most optimisation steps per photo. It stops as soon as the photo is "
                                    "protected, often after a few steps.")
+        self.budget = self._combo({"delta-e": "Perceptual (CIEDE2000)", "rgb": "Per colour channel (paper)"}, {
+            "delta-e": "Bounds how different each pixel looks (CIEDE2000), more in texture, least next to flat "
+                       "areas such as sky, so no coloured fringes appear.",
+            "rgb": "The published budget: each colour channel by strength x colour variance."})
+        self.max_delta_e = QDoubleSpinBox(minimum=0.5, maximum=20.0, singleStep=0.5, decimals=1, suffix=" ΔE00")
+        self.max_delta_e.setToolTip("The largest visible colour difference allowed, in textured areas (about 1 "
+                                    "is the smallest difference people notice side by side); flat areas get a "
+                                    "quarter of it.")
+        self.robust = QCheckBox("Robust to other resizers and uploads")
+        self.robust.setToolTip("Optimise over many ways a platform shrinks, re-encodes and crops a photo, not "
+                               "only this model's own. Slower; without it a protection rarely survives an upload.")
         form.addRow("Protected when", self.condition)
+        form.addRow("Colour budget", self.budget)
+        form.addRow("Largest change", self.max_delta_e)
+        form.addRow(self.robust)
         form.addRow("Strength", strength_row)
         form.addRow("Keep change small (L1)", self.l1)
         form.addRow("Max. iterations", self.iterations)
         for signal in (self.condition.currentIndexChanged, self.strength.valueChanged, self.l1.valueChanged,
-                       self.iterations.valueChanged):
+                       self.iterations.valueChanged, self.budget.currentIndexChanged, self.max_delta_e.valueChanged,
+                       self.robust.toggled):
             signal.connect(self._mark_custom)
+        self.budget.currentIndexChanged.connect(self._budget_changed)
         self.strength.valueChanged.connect(lambda value: self.strength_changed.emit(float(value)))
         return box
 
@@ -376,11 +401,23 @@ class SettingsPanel(QWidget):
         values = PRESETS[name]
         self._applying_preset = True
         self._select(self.condition, values["condition"])
+        self._select(self.budget, values["budget"])
+        self.max_delta_e.setValue(values["max_delta_e"])
+        self.robust.setChecked(values["views"] == "robust")
         self.strength.setValue(values["strength"])
         self.l1.setValue(values["l1"])
         self.iterations.setValue(values["max_iter"])
+        if self.model.findData(values["model"]) < 0:
+            self.model.addItem(ensemble_item_text(values["model"]), values["model"])
+        self._select(self.model, values["model"])
         self._applying_preset = False
         self._show_preset(name)
+
+    def _budget_changed(self) -> None:
+        perceptual = self.budget.currentData() == "delta-e"
+        self.max_delta_e.setEnabled(perceptual)
+        self.strength.setEnabled(not perceptual)
+        self.strength_slider.setEnabled(not perceptual)
 
     def preset_name(self) -> str:
         button = self.preset_buttons.checkedButton()
@@ -410,6 +447,8 @@ class SettingsPanel(QWidget):
             self.model.addItem(model_item_text(entry.name), entry.name)
             self.model.setItemData(self.model.count() - 1, f"{entry.description} · {entry.licence}",
                                    Qt.ItemDataRole.ToolTipRole)
+        for spec in sorted({values["model"] for values in PRESETS.values() if "," in values["model"]}):
+            self.model.addItem(ensemble_item_text(spec), spec)
         self.models_listed = True
         self._select(self.model, current)
         self.model.blockSignals(False)
@@ -425,13 +464,18 @@ class SettingsPanel(QWidget):
             self.download_button.hide()
             return
         try:
-            status = model_status(name)
-            text = MODEL_STATUS_TEXT[status].format(size=get_entry(name).download_mb)
+            members = name.split(",")
+            statuses = [model_status(member) for member in members]
+            status = next((each for each in statuses if each != "installed"), "installed")
+            text = MODEL_STATUS_TEXT[status].format(size=sum(get_entry(member).download_mb for member in members))
+            if len(members) > 1:
+                text = f"Ensemble of {len(members)} models. " + text
         except PixelGuardError as error:
             status, text = "", str(error)
         self.model_status.setText(text)
         self.download_button.setVisible(status == "not-downloaded")
-        self.model.setItemText(self.model.currentIndex(), model_item_text(name))
+        if "," not in name:
+            self.model.setItemText(self.model.currentIndex(), model_item_text(name))
 
     def _method_changed(self) -> None:
         name = self.method.currentData()
@@ -461,6 +505,8 @@ class SettingsPanel(QWidget):
         settings = ProtectSettings(
             model=self.model.currentData(), method=self.method.currentData(),
             condition=self.condition.currentData(), strength=self.strength.value(), l1=self.l1.value(),
+            budget=self.budget.currentData(), max_delta_e=self.max_delta_e.value(),
+            views="robust" if self.robust.isChecked() else "model",
             max_iter=self.iterations.value(), format=self.format.currentData(),
             jpeg_quality=self.jpeg_quality.value(), metadata=self.metadata.currentData(),
             device=self.device.currentData(),
@@ -480,6 +526,9 @@ class SettingsPanel(QWidget):
         self._select(self.model, model)
         self._select(self.method, store.value("method", defaults.method))
         self._select(self.condition, store.value("condition", defaults.condition))
+        self._select(self.budget, store.value("budget", defaults.budget))
+        self.max_delta_e.setValue(float(store.value("max_delta_e", defaults.max_delta_e)))
+        self.robust.setChecked(store.value("views", defaults.views) == "robust")
         self.strength.setValue(int(float(store.value("strength", defaults.strength))))
         self.l1.setValue(float(store.value("l1", defaults.l1)))
         self.iterations.setValue(int(store.value("max_iter", defaults.max_iter)))
@@ -499,8 +548,8 @@ class SettingsPanel(QWidget):
         settings = self.settings()
         store.beginGroup("settings")
         store.setValue("preset", self.preset_name())
-        for key in ("model", "method", "condition", "strength", "l1", "max_iter", "format", "jpeg_quality",
-                    "metadata", "device"):
+        for key in ("model", "method", "condition", "budget", "max_delta_e", "views", "strength", "l1", "max_iter",
+                    "format", "jpeg_quality", "metadata", "device"):
             store.setValue(key, getattr(settings, key))
         store.setValue("output", self.output.text())
         store.setValue("overwrite", self.overwrite.isChecked())

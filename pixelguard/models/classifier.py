@@ -78,6 +78,11 @@ class Classifier(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.network(self.preprocess(images))
 
+    def classify_input(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Logits of pixel images already resized and cropped to the network's input (views.py
+        makes them along other routes than `preprocess`); only normalisation is applied."""
+        return self.network((pixels - self.mean) / self.std)
+
     def probabilities(self, images: torch.Tensor) -> torch.Tensor:
         """Softmax for single-label models, per-class sigmoid for multi-label taggers."""
         logits = self(images)

@@ -100,9 +100,27 @@ def get_datapack(name: str) -> DataPack:
         raise ModelUnavailableError(f"unknown data pack '{name}'; known: {', '.join(DATA_PACKS)}") from None
 
 
+# The packs ship inside the package (pixelguard/resources/data, licences beside them), so the
+# semantic condition works offline out of the box; the cache and downloads stay for packs a
+# future version does not ship.
+BUNDLED_DATA = Path(__file__).resolve().parent.parent / "resources" / "data"
+
+
+def bundled_path(name: str) -> Path | None:
+    """The copy shipped with the package, when it is there and matches its pin."""
+    pack = get_datapack(name)
+    path = BUNDLED_DATA / pack.relative_path
+    return path if file_matches(path, pack.sha256) else None
+
+
 def datapack_path(name: str) -> Path:
-    """Where the pack is (or would be) cached."""
+    """Where the pack is (or would be) cached; downloads write here, never into the package."""
     return data_dir() / get_datapack(name).relative_path
+
+
+def has_datapack(name: str) -> bool:
+    """Whether the pack can be read without a download (shipped, or cached)."""
+    return bundled_path(name) is not None or datapack_path(name).is_file()
 
 
 def download_datapack(
@@ -126,7 +144,11 @@ def download_datapack(
 def ensure_datapack(
     name: str, progress: ProgressCallback | None = None, cancel: threading.Event | None = None
 ) -> Path:
-    """Path of the verified cached pack, downloading it when missing; offline, says what to fetch and where."""
+    """Path of the shipped or verified cached pack, downloading it when missing; offline, says what
+    to fetch and where."""
+    shipped = bundled_path(name)
+    if shipped is not None:
+        return shipped
     pack = get_datapack(name)
     path = datapack_path(name)
     if path.exists() and not file_matches(path, pack.sha256):

@@ -282,7 +282,7 @@ def model_status(name: str) -> Status:
     entry = get_entry(name)
     if entry.weights.package:
         return "installed" if importlib.util.find_spec(entry.weights.package) else "not-installed"
-    packs_present = all(datapacks.datapack_path(pack).exists() for pack in entry.data_packs)
+    packs_present = all(datapacks.has_datapack(pack) for pack in entry.data_packs)
     return "cached" if cached_weights_path(entry).exists() and packs_present else "not-downloaded"
 
 

@@ -180,7 +180,8 @@ def test_predictions_highlight_the_removed_label_and_show_the_figures(qtbot):
         before=[["tabby", 0.6], ["tiger cat", 0.2], ["Egyptian cat", 0.1], ["lynx", 0.05], ["carton", 0.01]],
         after=[["tiger cat", 0.5], ["Egyptian cat", 0.2], ["lynx", 0.1], ["sock", 0.05], ["carton", 0.01]],
         ssim=0.987654, psnr=41.23, delta_e_mean=0.61, linf=18, iterations=7, seconds=1.25,
-        extra={"robust_jpeg75": True},
+        extra={"panel": [{"model": "lite0", "view": "OpenCV area resize", "held": True, "top1": "tiger cat"},
+                         {"model": "lite0", "view": "upload (1080 px, JPEG q75)", "held": False, "top1": "<tabby>"}]},
     )
     panel.show_record(record)
     assert panel.before.labels()[0] == "tabby" and panel.before.highlight == "tabby"
@@ -188,7 +189,8 @@ def test_predictions_highlight_the_removed_label_and_show_the_figures(qtbot):
     assert panel.verdict.text() == record.verdict and panel.verdict.property("kind") == "good"
     assert [panel.figure_text(name) for name in ("ssim", "psnr", "delta_e", "linf", "work")] == [
         "0.9877", "41.2 dB", "0.61", "18 levels", "7 · 1.2 s"]
-    assert "survives JPEG quality 75: yes" in panel.notes.text()
+    assert "✔ held · OpenCV area resize · lite0 reads 'tiger cat'" in panel.panel.text()
+    assert "✘ <b>not held</b> · upload (1080 px, JPEG q75) · lite0 reads '&lt;tabby&gt;'" in panel.panel.text()
     panel.show_record(ProtectionRecord(input="x.png", status="error", error="x.png: damaged file"))
     assert panel.verdict.property("kind") == "bad" and "damaged file" in panel.verdict.text()
 
@@ -200,8 +202,7 @@ def test_presets_set_the_values_and_editing_makes_them_custom(qtbot):
     for name, values in PRESETS.items():
         panel.apply_preset(name)
         settings = panel.settings()
-        assert (settings.condition, settings.strength, settings.l1, settings.max_iter) == (
-            values["condition"], values["strength"], values["l1"], values["max_iter"])
+        assert {key: getattr(settings, key) for key in values} == values
         assert panel.preset_name() == name
     panel.strength.setValue(panel.strength.value() + 1)
     assert panel.preset_name() == "Custom"
@@ -210,8 +211,7 @@ def test_presets_set_the_values_and_editing_makes_them_custom(qtbot):
 def test_balanced_preset_is_the_engine_default():
     defaults = ProtectSettings()
     balanced = PRESETS["Balanced"]
-    assert (defaults.condition, defaults.strength, defaults.l1, defaults.max_iter) == (
-        balanced["condition"], balanced["strength"], balanced["l1"], balanced["max_iter"])
+    assert {key: getattr(defaults, key) for key in balanced} == balanced
 
 
 def test_every_method_gets_valid_settings_from_the_panel(qtbot):
@@ -251,8 +251,9 @@ def test_settings_persist_between_runs(qtbot, tmp_path):
     qtbot.addWidget(second)
     second.load(QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
     restored = second.settings()
-    assert (restored.condition, restored.strength, restored.l1, restored.max_iter) == (
-        "semantic", 40, 0.5, 200)
+    strong = PRESETS["Strong"]
+    assert (restored.condition, restored.max_delta_e, restored.views, restored.max_iter, restored.model) == (
+        strong["condition"], strong["max_delta_e"], strong["views"], strong["max_iter"], strong["model"])
     assert (restored.format, restored.jpeg_quality, restored.metadata) == ("jpeg", 85, "keep-safe")
     assert restored.method == "labelfool" and restored.privacy_target
     assert second.output_folder() == tmp_path / "elsewhere" and second.overwrite.isChecked()
@@ -352,7 +353,9 @@ def test_download_shows_a_progress_dialog_and_can_be_cancelled(window, qtbot, mo
 
 
 def test_strong_preset_fetches_its_label_hierarchy_before_the_first_photo(window, qtbot, tmp_path,
-                                                                         empty_cache, monkeypatch):
+                                                                         empty_cache, without_bundled_data,
+                                                                         monkeypatch):
+    """A pack the package does not ship (here: hidden) is fetched up front, with progress and cancel."""
     import threading
 
     from pixelguard.gui import workers

