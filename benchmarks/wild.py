@@ -34,6 +34,7 @@ from _common import markdown_table, real_photos
 
 UPLOAD_LONG_SIDE = 1080
 UPLOAD_QUALITY = 75
+RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def judges():
@@ -106,7 +107,8 @@ def run_preset(preset: str, fmt: str) -> dict:
             saved = imageio.load_image(record.output).rgb
             per_pixel = perceptual.delta_e_map(imageio.rgb_to_tensor(source.rgb), imageio.rgb_to_tensor(saved)).numpy()
             row = {"photo": photo.name, "megapixels": source.rgb.shape[0] * source.rgb.shape[1] / 1e6,
-                   "own": record.status == "protected", "seconds": seconds,
+                   "own": record.status == "protected", "seconds": seconds, "iterations": record.iterations,
+                   "attempts": record.attempts,
                    "ssim": metrics.ssim(source.rgb, saved), "de_mean": float(per_pixel.mean()),
                    "de_p95": float(np.percentile(per_pixel, 95)), "de_p99": float(np.percentile(per_pixel, 99))}
             for name, classify in judge.items():
@@ -156,13 +158,16 @@ def main() -> None:
     if args.one:
         print(json.dumps(run_preset(*args.one)))
         return
+    RESULTS.mkdir(exist_ok=True)
     table = []
     for preset in args.presets.split(","):
         for fmt in args.formats.split(","):
             done = subprocess.run([sys.executable, __file__, "--one", preset, fmt], capture_output=True, text=True)
             if done.returncode:
                 sys.exit(done.stderr)
-            table.append(summarise(preset, fmt, json.loads(done.stdout.strip().splitlines()[-1])))
+            result = json.loads(done.stdout.strip().splitlines()[-1])
+            (RESULTS / f"wild-{preset}-{fmt}.json").write_text(json.dumps(result, indent=1))
+            table.append(summarise(preset, fmt, result))
             print(markdown_table(HEADER, table[-1:]), flush=True)
     print()
     print(f"{len(real_photos())} photos at native size; upload = OpenCV INTER_AREA to {UPLOAD_LONG_SIDE} px + "
