@@ -45,12 +45,58 @@ _BAND_PIXELS = 1 << 19
 _EPSILON = 1e-6
 
 
+# Step of the finite differences that fit the local metric: the size of a typical change.
+_METRIC_STEP = 2 / 255
+_PAIRS = ((0, 0), (1, 1), (2, 2), (0, 1), (0, 2), (1, 2))
+
+
+@torch.no_grad()
+def local_metric(image: torch.Tensor) -> torch.Tensor:
+    """CIEDE2000 near each pixel as a quadratic form in the RGB change v: ΔE00² ≈ vᵀ M v.
+
+    For small changes ΔE00² is a quadratic form in ΔL, ΔC, ΔH with weights set by the original
+    colour, and those are linear in v, so M (3x3, symmetric, per pixel) is fitted from six exact
+    CIEDE2000 evaluations at steps of _METRIC_STEP along the channels and their pairs. Returns
+    (6,H,W): M00, M11, M22, M01, M02, M12. It makes the loop's projection a few multiply-adds
+    per pixel; the saved file is still checked with the exact formula (`to_native`).
+    """
+    step = _METRIC_STEP
+    squared = {}
+    for i, j in _PAIRS:
+        direction = torch.zeros(3, 1, 1, dtype=image.dtype, device=image.device)
+        direction[i] += step
+        if i != j:
+            direction[j] += step
+        # Step away from the nearer end of the range so the probe stays in gamut.
+        sign = torch.where(image > 1 - 2 * step, -1.0, 1.0)
+        squared[i, j] = delta_e_map(image, image + direction * sign) ** 2
+    metric = torch.empty(6, *image.shape[-2:], dtype=torch.float32, device=image.device)
+    for index, (i, j) in enumerate(_PAIRS):
+        if i == j:
+            metric[index] = squared[i, i] / step**2
+        else:
+            metric[index] = (squared[i, j] - squared[i, i] - squared[j, j]) / (2 * step**2)
+    return metric
+
+
+def quadratic_delta_e(metric: torch.Tensor, perturbation: torch.Tensor) -> torch.Tensor:
+    """sqrt(vᵀ M v) per pixel, (H,W), for a (3,H,W) change v and a local_metric M."""
+    r, g, b = perturbation.unbind(0)
+    diagonal = torch.stack((metric[0] * r * r, metric[1] * g * g, metric[2] * b * b))
+    squared = diagonal.sum(0) + 2 * (metric[3] * r * g + metric[4] * r * b + metric[5] * g * b)
+    # Where the fit is not positive definite (hue is undefined at grey, the probe leaves the
+    # gamut) the cross terms can cancel a real change; one channel alone is never cancelled.
+    return torch.maximum(squared, diagonal.amax(0)).sqrt_()
+
+
 def allowance_map(
     image: torch.Tensor, max_delta_e: float = DEFAULT_MAX_DELTA_E, window: int = 5, sigma: float = 1.0
 ) -> torch.Tensor:
     """A(p), (H,W) in CIEDE2000 units, of a (3,H,W) image in [0,1]."""
     raw = colour_variance_map(image, window=window, sigma=sigma, normalise=False)[None, None]
-    eroded = -F.max_pool2d(-raw, 2 * EROSION_RADIUS + 1, stride=1, padding=EROSION_RADIUS)
+    side = 2 * EROSION_RADIUS + 1  # a square minimum filter, as two 1-D passes
+    eroded = -F.max_pool2d(-raw, (side, 1), stride=1, padding=(EROSION_RADIUS, 0))
+    eroded = -F.max_pool2d(-eroded, (1, side), stride=1, padding=(0, EROSION_RADIUS))
     texture = (eroded / TEXTURE_REFERENCE).clamp_(max=1.0)
     texture = F.avg_pool2d(texture, 2 * SMOOTHING_RADIUS + 1, stride=1, padding=SMOOTHING_RADIUS,
                            count_include_pad=False)
@@ -108,17 +154,20 @@ def to_native(image: torch.Tensor, perturbation: torch.Tensor, allowance: torch.
 
 class PerceptualBudget:
     """The loop's Budget (attacks.loop) for the perceptual allowance on the optimisation grid:
-    starts at no change, keeps every step within `allowance` (one pass per step; `to_native`
-    makes it exact on the saved photo) and hands back the float result."""
+    starts at no change, keeps every step within `allowance` by the local quadratic metric
+    (`to_native` makes it exact on the saved photo) and hands back the float result."""
 
-    def __init__(self, allowance: torch.Tensor):
+    def __init__(self, image: torch.Tensor, allowance: torch.Tensor):
         self.allowance = allowance
+        self.metric = local_metric(image)
 
     def start(self, image: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         return torch.zeros_like(image)
 
     def project_(self, image: torch.Tensor, perturbation: torch.Tensor) -> None:
-        project_(image, perturbation, self.allowance, passes=1)
+        perturbation.copy_(torch.maximum(torch.minimum(perturbation, 1 - image), -image))
+        difference = quadratic_delta_e(self.metric, perturbation)
+        perturbation.mul_((self.allowance / difference.clamp_min(_EPSILON)).clamp_(max=1.0))
 
     def finish(self, adversarial: torch.Tensor) -> torch.Tensor:
         return adversarial.detach()

@@ -377,7 +377,7 @@ class Protector:
         allowance = perceptual.allowance_map(image, settings.max_delta_e, settings.window, settings.sigma)
         grid = target_size(*image.shape[-2:], "long", robust.UPLOAD_GRID_SIDE)
         work = Resize("long", robust.UPLOAD_GRID_SIDE, "area").apply(image[None])[0]
-        budget = perceptual.PerceptualBudget(perceptual.shrink_allowance(allowance, grid))
+        budget = perceptual.PerceptualBudget(work, perceptual.shrink_allowance(allowance, grid))
         confidence = settings.confidence or robust.DEFAULT_CONFIDENCE
         optimiser = transfer.loop_optimiser(settings) or Optimiser(lr=robust.LEARNING_RATE)
         generator = torch.Generator().manual_seed(settings.seed)

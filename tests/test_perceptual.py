@@ -67,13 +67,16 @@ def test_the_loop_keeps_to_the_perceptual_budget_and_pushes_the_label_out():
     model = tiny_classifier()
     image = imageio.rgb_to_tensor(textured_photo(6, size=(64, 64)))
     label = int(model(image[None]).argmax())
-    allowance = perceptual.allowance_map(image, 6.0)
-    budget = perceptual.PerceptualBudget(allowance)
+    allowance = perceptual.allowance_map(image, 3.0)
+    budget = perceptual.PerceptualBudget(image, allowance)
     outcome = run_attack(model, image, budget, SetMarginObjective((label,), 1, 0.5), NotInTopK(label, k=1),
                          max_iter=200)
-    difference = perceptual.delta_e_map(image, outcome.adversarial)
-    # One projection pass per step: within ~10% on the grid; to_native makes the saved file exact.
-    assert float((difference / allowance).max()) <= 1.1
+    ratio = perceptual.delta_e_map(image, outcome.adversarial) / allowance
+    # The loop bounds by the local quadratic fit: close for nearly every pixel, exact only on the
+    # saved file, which to_native guarantees.
+    assert float(ratio.quantile(0.99)) <= 1.15 and float(ratio.max()) <= 3
+    saved = perceptual.to_native(image, outcome.adversarial - image, allowance)
+    assert bool((perceptual.delta_e_map(image, saved) <= allowance).all())
     assert outcome.success == (int(model(outcome.adversarial[None]).argmax()) != label)
 
 
@@ -83,3 +86,14 @@ def test_set_margin_is_negative_exactly_when_the_set_is_out_of_the_top_k():
     assert float(set_margin(logits, (4, 5), 3)) < 0  # best of the set is 5th; 3rd outside is 3.0
     assert float(set_margin(logits, (2, 5), 3)) > 0  # 2 is in the top 3
     assert float(set_margin(logits, (2, 5), 2)) < 0  # logsumexp(3, 0) = 3.05 trails 4.0
+
+
+def test_local_metric_predicts_ciede2000_of_small_changes():
+    image = imageio.rgb_to_tensor(textured_photo(8, size=(80, 60)))
+    metric = perceptual.local_metric(image)
+    change = (torch.rand(image.shape, generator=torch.Generator().manual_seed(1)) - 0.5) * 4 / 255
+    change = torch.maximum(torch.minimum(change, 1 - image), -image)
+    exact = perceptual.delta_e_map(image, image + change)
+    ratio = perceptual.quadratic_delta_e(metric, change)[exact > 0.2] / exact[exact > 0.2]
+    # Close for most pixels; where it errs it mostly overestimates (the loop then uses less budget).
+    assert abs(float(ratio.median()) - 1) < 0.02 and float(ratio.quantile(0.02)) > 0.6

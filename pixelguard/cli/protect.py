@@ -26,6 +26,7 @@ DEFAULTS = ProtectSettings()
 def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
     """The options shared by `protect` and `demo`."""
     add_model_options(parser)
+    parser.set_defaults(model=None)  # the preset's model unless one is named
     parser.add_argument("--preset", default="balanced", choices=PRESETS,
                         help="balanced (default): perceptual budget, robust to resizers and uploads; strong: a "
                              "larger budget and more steps; fast: the published RGB-budget attack, checked on the "
@@ -92,10 +93,10 @@ PRESET_OPTIONS = ("condition", "budget", "max_delta_e", "views", "max_iter")
 
 
 def settings_from(args: argparse.Namespace) -> ProtectSettings:
-    chosen = {name: getattr(args, name) for name in PRESET_OPTIONS if getattr(args, name) is not None}
+    chosen = {name: getattr(args, name) for name in PRESET_OPTIONS + ("model",) if getattr(args, name) is not None}
     settings = preset_settings(
         args.preset, **chosen,
-        model=args.model, method=args.method, strength=args.strength,
+        method=args.method, strength=args.strength,
         l1=args.l1, label=args.label, format=args.format,
         verify_with=tuple(name.strip() for name in args.verify_with.split(",") if name.strip()),
         jpeg_quality=args.jpeg_quality, metadata=args.metadata, device=args.device, seed=args.seed,
@@ -104,6 +105,7 @@ def settings_from(args: argparse.Namespace) -> ProtectSettings:
         momentum=args.momentum, ti=args.ti, di=args.di, loss=args.loss, confidence=args.confidence,
         eot=args.eot, relational_mask=args.relational_mask,
     )
+    args.model = settings.model  # model_from_args loads it (with --arch/--labels for a file)
     return transfer_preset(settings) if args.transfer else settings
 
 
