@@ -48,6 +48,7 @@ _EPSILON = 1e-6
 # Step of the finite differences that fit the local metric: the size of a typical change.
 _METRIC_STEP = 2 / 255
 _PAIRS = ((0, 0), (1, 1), (2, 2), (0, 1), (0, 2), (1, 2))
+_EIGEN_FLOOR = 0.05
 
 
 @torch.no_grad()
@@ -76,17 +77,26 @@ def local_metric(image: torch.Tensor) -> torch.Tensor:
             metric[index] = squared[i, i] / step**2
         else:
             metric[index] = (squared[i, j] - squared[i, i] - squared[j, j]) / (2 * step**2)
+    # Finite differences can leave a direction with no (or negative) cost where CIEDE2000 is
+    # not smooth (hue is undefined at grey; a probe met the end of the range): no eigenvalue may
+    # fall below _EIGEN_FLOOR of the largest, so no change is ever free.
+    full = metric.new_empty(*metric.shape[1:], 3, 3)
+    for index, (i, j) in enumerate(_PAIRS):
+        full[..., i, j] = full[..., j, i] = metric[index]
+    values, vectors = torch.linalg.eigh(full)
+    values = torch.maximum(values, values[..., -1:].clamp_min(0) * _EIGEN_FLOOR)
+    repaired = (vectors * values[..., None, :]) @ vectors.transpose(-1, -2)
+    for index, (i, j) in enumerate(_PAIRS):
+        metric[index] = repaired[..., i, j]
     return metric
 
 
 def quadratic_delta_e(metric: torch.Tensor, perturbation: torch.Tensor) -> torch.Tensor:
     """sqrt(vᵀ M v) per pixel, (H,W), for a (3,H,W) change v and a local_metric M."""
     r, g, b = perturbation.unbind(0)
-    diagonal = torch.stack((metric[0] * r * r, metric[1] * g * g, metric[2] * b * b))
-    squared = diagonal.sum(0) + 2 * (metric[3] * r * g + metric[4] * r * b + metric[5] * g * b)
-    # Where the fit is not positive definite (hue is undefined at grey, the probe leaves the
-    # gamut) the cross terms can cancel a real change; one channel alone is never cancelled.
-    return torch.maximum(squared, diagonal.amax(0)).sqrt_()
+    squared = (metric[0] * r * r + metric[1] * g * g + metric[2] * b * b
+               + 2 * (metric[3] * r * g + metric[4] * r * b + metric[5] * g * b))
+    return squared.clamp_(min=0).sqrt_()
 
 
 def allowance_map(

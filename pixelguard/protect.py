@@ -107,7 +107,7 @@ class ProtectSettings:
 PRESETS: dict[str, dict] = {
     "fast": {"budget": "rgb", "views": "model", "condition": "top5", "max_iter": DEFAULT_MAX_ITER},
     "balanced": {},
-    "strong": {"model": "efficientnet-lite0,efficientnet-lite1", "max_iter": 200},
+    "strong": {"model": "efficientnet-lite0,efficientnet-lite1", "max_delta_e": 4.0, "max_iter": 150},
 }
 
 
@@ -311,6 +311,8 @@ class Protector:
             record.verdict = (f"Not protected: not yet true that {condition.describe(self.labels)} "
                               f"after {record.iterations} iterations")
         self._measure(record, source.rgb, saved.rgb, budget_l1)
+        if "mean_allowance" in record.extra:  # the perceptual budget: mean ΔE00 over mean allowance
+            record.budget_used = round(record.delta_e_mean / record.extra["mean_allowance"], 6)
         record.seconds = round(time.perf_counter() - started, 3)
         return record
 
@@ -401,6 +403,7 @@ class Protector:
             start = perturbation
             confidence += robust.DEFAULT_CONFIDENCE
         record.extra["max_delta_e"] = settings.max_delta_e
+        record.extra["mean_allowance"] = round(float(allowance.mean()), 4)
         return written, saved, verified, panel
 
     @staticmethod
