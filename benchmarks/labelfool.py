@@ -24,7 +24,7 @@ from _common import SHARED, markdown_table, prepared_photos
 
 from pixelguard import imageio
 from pixelguard.models.datapacks import seed_cache_from
-from pixelguard.protect import Job, Protector, ProtectSettings, protect_batch
+from pixelguard.protect import Job, Protector, preset_settings, protect_batch
 from pixelguard.semantics import relation_for
 
 RUNS = {
@@ -54,7 +54,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as work:
         photos = prepared_photos(Path(work), args.max_side, args.photos)
         for run, (overrides, pick) in RUNS.items():
-            base = ProtectSettings(format="png", max_iter=args.max_iter, device=args.device, **overrides)
+            base = preset_settings("fast", format="png", max_iter=args.max_iter, device=args.device, **overrides)
             probe = Protector(base, model=model)
             model = probe.model
             relation = relation_for(model)

@@ -16,7 +16,7 @@ from _common import markdown_table, real_photos
 
 from pixelguard import imageio, metrics
 from pixelguard.imageio import encoder_options
-from pixelguard.protect import Job, Protector, ProtectSettings, protect_batch
+from pixelguard.protect import Job, Protector, preset_settings, protect_batch
 from pixelguard.views import encode_decode
 
 
@@ -38,7 +38,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as out:
         for condition in ("top1", "top5"):
             for fmt, quality in (("png", 90), ("jpeg", 90)):
-                settings = ProtectSettings(condition=condition, format=fmt, jpeg_quality=quality,
+                settings = preset_settings("fast", condition=condition, format=fmt, jpeg_quality=quality,
                                            max_iter=args.max_iter, device=args.device)
                 protector = Protector(settings, model=model)
                 model = protector.model

@@ -24,7 +24,7 @@ from pixelguard.attacks import METHODS, AttackPlan, Method, PlanContext
 from pixelguard.attacks.cvpire import ColourVarianceObjective, l1_penalty
 from pixelguard.attacks.tkmia import tag_plan
 from pixelguard.measures import measure_batch
-from pixelguard.protect import Job, Protector, ProtectSettings, protect_batch
+from pixelguard.protect import Job, Protector, preset_settings, protect_batch
 from pixelguard.tagging import select_tags, tag_indices
 
 
@@ -65,7 +65,7 @@ def main() -> None:
         for k in (3, 5):
             for hidden_count in (1, 2):
                 for method in ("tkmia", "tkml-ap", HiddenTagsColourVariance.name):
-                    protector = Protector(ProtectSettings(method=method, k=k, format="png", max_iter=args.max_iter,
+                    protector = Protector(preset_settings("fast", method=method, k=k, format="png", max_iter=args.max_iter,
                                                           device=args.device), model=model)
                     model = protector.model
                     out = scratch / f"{method}-{k}-{hidden_count}"

@@ -20,10 +20,10 @@ from _common import SHARED, markdown_table, prepared_photos
 
 from pixelguard.evaluate import evaluate_model, upload_transforms
 from pixelguard.models import load_model
-from pixelguard.protect import Job, Protector, ProtectSettings, protect_batch
+from pixelguard.protect import Job, Protector, preset_settings, protect_batch
 from pixelguard.transfer import transfer_preset
 
-BASE = ProtectSettings(device="cpu", format="png")
+BASE = preset_settings("fast", device="cpu", format="png")
 CONFIGS = {
     "lite0 cvpire (default)": BASE,
     "lite0 cvpire + relational mask": replace(BASE, relational_mask=True),

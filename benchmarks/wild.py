@@ -89,11 +89,12 @@ def upload(rgb: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
 
-def run_preset(preset: str, fmt: str) -> dict:
-    from pixelguard import imageio, metrics, perceptual
+def run_preset(preset: str, fmt: str, jpeg_gradient: str) -> dict:
+    from pixelguard import imageio, metrics, perceptual, views
     from pixelguard.protect import Protector, preset_settings
     from pixelguard.semantics import load_relation
 
+    views.JPEG_GRADIENT = jpeg_gradient
     relation = load_relation("imagenet")
     judge = judges()
     protector = Protector(preset_settings(preset, format=fmt))
@@ -153,21 +154,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--presets", default="fast,balanced,strong")
     parser.add_argument("--formats", default="png,jpeg")
+    parser.add_argument("--jpeg-gradient", default="straight-through", choices=("straight-through", "kornia"),
+                        help="how the optimisation differentiates JPEG: the real encoder, straight-through "
+                             "(PixelGuard's), or kornia's differentiable JPEG (for comparison)")
     parser.add_argument("--one", nargs=2, metavar=("PRESET", "FORMAT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(run_preset(*args.one)))
+        print(json.dumps(run_preset(*args.one, args.jpeg_gradient)))
         return
     RESULTS.mkdir(exist_ok=True)
     table = []
     for preset in args.presets.split(","):
         for fmt in args.formats.split(","):
-            done = subprocess.run([sys.executable, __file__, "--one", preset, fmt], capture_output=True, text=True)
+            done = subprocess.run([sys.executable, __file__, "--one", preset, fmt, "--jpeg-gradient", args.jpeg_gradient],
+                                  capture_output=True, text=True)
             if done.returncode:
                 sys.exit(done.stderr)
             result = json.loads(done.stdout.strip().splitlines()[-1])
-            (RESULTS / f"wild-{preset}-{fmt}.json").write_text(json.dumps(result, indent=1))
-            table.append(summarise(preset, fmt, result))
+            suffix = "" if args.jpeg_gradient == "straight-through" else f"-{args.jpeg_gradient}"
+            (RESULTS / f"wild-{preset}-{fmt}{suffix}.json").write_text(json.dumps(result, indent=1))
+            table.append(summarise(preset + suffix, fmt, result))
             print(markdown_table(HEADER, table[-1:]), flush=True)
     print()
     print(f"{len(real_photos())} photos at native size; upload = OpenCV INTER_AREA to {UPLOAD_LONG_SIDE} px + "

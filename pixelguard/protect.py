@@ -78,6 +78,9 @@ class ProtectSettings:
             raise PixelGuardError(f"unknown budget '{self.budget}'; choose one of: {', '.join(BUDGETS)}")
         if self.views not in VIEW_MODES:
             raise PixelGuardError(f"unknown views '{self.views}'; choose one of: {', '.join(VIEW_MODES)}")
+        if self.robust and (self.di or self.eot):
+            raise PixelGuardError("--di and --eot vary the model's own pipeline; the default --views robust already "
+                                  "optimises over resizers, crops and uploads: use them with --views model")
         if not 0 < self.max_delta_e <= 20:
             raise PixelGuardError(f"--max-delta-e must be above 0 and at most 20 (CIEDE2000), got {self.max_delta_e}")
         if not 0 < self.strength <= 255:

@@ -325,10 +325,11 @@ def margin_applies(settings: "ProtectSettings") -> bool:
 
 
 def transfer_preset(settings: "ProtectSettings") -> "ProtectSettings":
-    """Section 7's published settings: MI (momentum 1) + TI + DI, step 2/255, 300 iterations,
-    the margin loss where it applies, no L1 term, and a confidence margin for the stop."""
+    """Section 7's published settings: MI (momentum 1) + TI + DI on the model's own pipeline,
+    step 2/255, 300 iterations, the margin loss where it applies, no L1 term, and a confidence
+    margin for the stop."""
     return replace(
-        settings, momentum=TRANSFER_MOMENTUM, ti=True, di=True,
+        settings, momentum=TRANSFER_MOMENTUM, ti=True, di=True, views="model",
         loss="margin" if margin_applies(settings) else settings.loss,
         max_iter=max(settings.max_iter, TRANSFER_ITERATIONS), l1=0.0,
         confidence=settings.confidence or TRANSFER_CONFIDENCE,

@@ -229,10 +229,22 @@ class _Codec(View):
 
 @dataclass(frozen=True)
 class Jpeg(_Codec):
-    """JPEG at `quality` with 4:2:0 chroma subsampling (what upload pipelines write)."""
+    """JPEG at `quality` with 4:2:0 chroma subsampling (what upload pipelines write).
+
+    `gradient="kornia"` makes `apply` kornia's differentiable JPEG (Reich, Debus, Bräuer,
+    "Differentiable JPEG: The Devil is in the Details", WACV 2024, arXiv:2309.06978) instead of
+    the real encoder with a straight-through gradient (benchmarks/wild.py --jpeg-gradient)."""
 
     quality: int = 75
     subsampling: int = 2  # Pillow's code: 0 = 4:4:4, 1 = 4:2:2, 2 = 4:2:0
+    gradient: Literal["straight-through", "kornia"] = "straight-through"
+
+    def apply(self, images: torch.Tensor) -> torch.Tensor:
+        if self.gradient == "kornia":
+            from kornia.enhance import jpeg_codec_differentiable  # optional: only this comparison needs it
+
+            return jpeg_codec_differentiable(images, torch.tensor([float(self.quality)], device=images.device))
+        return super().apply(images)
 
     @property
     def name(self) -> str:
@@ -362,6 +374,7 @@ SQUASH_PROBABILITY = 0.2
 OFF_CENTRE_PROBABILITY = 0.4
 UPLOAD_PROBABILITY = 0.6
 JPEG_PROBABILITY = 0.6
+JPEG_GRADIENT = "straight-through"  # or "kornia" (measured in README "Where the photo goes")
 
 
 class RouteSampler:
@@ -384,7 +397,8 @@ class RouteSampler:
             upload.append(Resize("long", self._choice(UPLOAD_LONG_SIDES), self._choice(("bilinear", "bicubic", "area"))))
         if self._uniform() < JPEG_PROBABILITY:
             low, high = JPEG_QUALITIES
-            upload.append(Jpeg(int(low + (high - low + 1) * self._uniform()) if high > low else low))
+            quality = int(low + (high - low + 1) * self._uniform()) if high > low else low
+            upload.append(Jpeg(quality, gradient=JPEG_GRADIENT))
         kernel = self._choice(("bilinear", "bicubic", "area"))
         antialias = self._uniform() < 0.5
         if self._uniform() < SQUASH_PROBABILITY:

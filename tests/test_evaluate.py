@@ -92,7 +92,7 @@ def test_protect_transfer_then_evaluate_on_an_unseen_model(photos, seeded_cache,
         rgb.save(originals / "photo.png")
     report = tmp_path / "report.json"
     assert main(["protect", str(originals), "-o", str(tmp_path / "out"), "--momentum", "1", "--ti", "--di", "--loss", "margin",
-                 "--eot", "--max-iter", "8",
+                 "--eot", "--views", "model", "--max-iter", "8",
                  "--confidence", "0.5", "--condition", "top1", "--device", "cpu", "-q", "--report", str(report)]) in (0, 1)
     record = json.loads(report.read_text())[0]
     assert record["panel"] and all(isinstance(check["held"], bool) for check in record["panel"])

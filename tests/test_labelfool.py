@@ -250,14 +250,16 @@ def test_labelfool_protects_a_real_photo_end_to_end(seeded_cache, small_photo, t
     photo = small_photo("cat_720p.jpg")
     report = tmp_path / "report.json"
     code = main(["protect", str(photo), "-o", str(tmp_path / "out"), "--method", "labelfool", "--format", "png",
-                 "--device", "cpu", "--max-iter", "60", "--report", str(report), "-q"])
-    assert code == 0, capsys.readouterr().err
+                 "--preset", "fast", "--device", "cpu", "--max-iter", "60", "--report", str(report), "-q"])
     record = json.loads(report.read_text())[0]
+    # The paper's attack reaches the target on its own pipeline; the held-out panel decides "protected".
+    assert code == (0 if record["success"] else 1), capsys.readouterr().err
+    assert record["own_pipeline"] and record["success"] == all(check["held"] for check in record["panel"])
     protector = Protector(paper_settings(device="cpu"))
     clean = protector.logits(protector.tensor(imageio.load_image(photo).rgb))
     expected_target, expected_distance = labelfool_candidates(protector.model, clean)[0]
     saved = protector.logits(protector.tensor(imageio.load_image(tmp_path / "out" / photo.name).rgb))
-    assert record["success"] and record["target"] == expected_target
+    assert record["target"] == expected_target
     assert protector.labels[int(saved.argmax())] == expected_target
     assert record["target_distance"] == pytest.approx(expected_distance, abs=1e-5)
     assert record["ssim"] > 0.98
@@ -274,7 +276,7 @@ def test_privacy_target_on_a_real_photo(seeded_cache, small_photo, tmp_path):
     settings = paper_settings(method="labelfool", privacy_target=True, device="cpu", format="png", max_iter=60)
     protector = Protector(settings)
     record = next(protect_batch([Job(photo, tmp_path / "protected.png")], protector))
-    assert record.success, record.verdict
+    assert record.extra["own_pipeline"], record.verdict
     relation = load_relation("imagenet")
     truth = relation.index(record.label)
     assert not relation.related(truth, record.extra["target"])

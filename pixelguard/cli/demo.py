@@ -25,7 +25,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "demo", help="protect a sample photo and show predictions before and after",
         description="Protect scikit-image's sample photo of a cat with the default offline model, "
-                    "then print what the classifier sees before and after, and the image quality.",
+                    "then print what the classifier sees before and after, where it was checked, and the image "
+                    "quality. Exits 0 when the demonstration ran, whatever its verdict.",
     )
     parser.add_argument("-o", "--output", default=DEFAULT_FOLDER, metavar="DIR",
                         help="folder for the sample and its protected copy (default: ./%(default)s)")
@@ -44,9 +45,13 @@ def run(args: argparse.Namespace) -> int:
     settings.validate()
     status = protect_with_progress([job], settings, args)
     print(f"original:  {job.input}")
-    if job.output.exists():
+    if status == 0:
         print(f"protected: {job.output}")
-    if settings.condition != "semantic":
-        print("Tip: with this condition a related label (another cat) may take the removed one's place; "
-              "the default `--condition semantic` keeps every related label out of the top 5.")
-    return status
+        return 0
+    if job.output.exists():
+        print(f"written, NOT protected (compare it to see the change): {job.output}")
+    # A demonstration that ran has done its job; the verdict above is the finding.
+    print("A cat is a hard case: every domestic-cat label (tabby, tiger cat, Egyptian cat...) must leave the top 5. "
+          "`pixelguard demo --preset strong` tries harder (two models, a larger budget, about a minute); "
+          "see the README's measured results for what holds on other photos.")
+    return 0

@@ -26,14 +26,19 @@ PRESETS: dict[str, dict] = {
     name.capitalize(): {key: getattr(preset_settings(name), key) for key in PRESET_KEYS + ("model",)}
     for name in ENGINE_PRESETS
 }
-# Measured by benchmarks/wild.py (README "Presets").
+# Measured by benchmarks/wild.py on the 11 shared photos, PNG output (README "Presets").
 PRESET_HELP = {
-    "Fast": "The published attack, checked only on the model's own pipeline while optimising: quick, but "
-            "another resizer or an upload usually undoes it (the held-out checks say so).",
-    "Balanced": "Invisible colour budget (CIEDE2000), optimised over many resizers, crops and uploads; no label "
-                "related to the original may stay in the top 5, checked on held-out resizers and an upload.",
-    "Strong": "As Balanced, against two models at once (EfficientNet-Lite0 and Lite1) and with more steps: "
-              "slower, transfers better to models it never saw.",
+    "Fast": "The published attack, checked only on the model's own pipeline while optimising: quick (about 2 s a "
+            "photo), but another resizer or an upload usually undoes it (measured: the label back after an upload "
+            "on 3 photos in 4). SSIM 0.998.",
+    "Balanced": "Invisible colour budget (CIEDE2000, at most 3), optimised over many resizers, crops and uploads; "
+                "no label related to the original may stay in the top 5, checked on held-out resizers and an "
+                "upload. Measured: the label gone behind other resizers on 9 photos in 10, after an upload on 7 "
+                "in 10; mean ΔE00 0.9, SSIM 0.986; about 25 s a photo.",
+    "Strong": "As Balanced, against two models at once (EfficientNet-Lite0 and Lite1), with a larger budget "
+              "(ΔE00 at most 4) and more steps. Measured: the label gone on 9 photos in 10 behind every other "
+              "resizer and after an upload, and a model it never saw (Lite2) fooled on 6 in 10; mean ΔE00 1.3, "
+              "SSIM 0.975, so a close look may find it; about a minute a photo.",
     "Custom": "Your own settings.",
 }
 DEFAULT_PRESET = "Balanced"
@@ -349,6 +354,7 @@ class SettingsPanel(QWidget):
                        self.robust.toggled):
             signal.connect(self._mark_custom)
         self.budget.currentIndexChanged.connect(self._budget_changed)
+        self._budget_changed()
         self.strength.valueChanged.connect(lambda value: self.strength_changed.emit(float(value)))
         return box
 

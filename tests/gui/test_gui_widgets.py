@@ -439,3 +439,22 @@ def test_refuses_an_output_folder_that_would_replace_the_originals(window, tmp_p
     monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text: warnings.append(text))
     window.protect_all()
     assert window.protect_thread is None and "replace the originals" in warnings[0]
+
+
+def test_budget_choice_enables_the_matching_size_and_reaches_the_settings(qtbot):
+    panel = SettingsPanel()
+    qtbot.addWidget(panel)
+    panel.apply_preset("Balanced")
+    assert panel.max_delta_e.isEnabled() and not panel.strength.isEnabled() and panel.robust.isChecked()
+    panel.budget.setCurrentIndex(panel.budget.findData("rgb"))
+    assert panel.strength.isEnabled() and not panel.max_delta_e.isEnabled()
+    assert panel.preset_name() == "Custom"
+    panel.robust.setChecked(False)
+    panel.max_delta_e.setValue(2.5)
+    settings = panel.settings()
+    assert (settings.budget, settings.views, settings.max_delta_e) == ("rgb", "model", 2.5)
+    panel.apply_preset("Fast")
+    assert panel.settings().views == "model" and panel.settings().budget == "rgb"
+    panel.apply_preset("Strong")
+    assert panel.settings().model == "efficientnet-lite0,efficientnet-lite1"
+    assert "together" in panel.model.currentText()
