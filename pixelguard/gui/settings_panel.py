@@ -331,7 +331,7 @@ class SettingsPanel(QWidget):
         self.iterations = QSpinBox(minimum=1, maximum=5000, singleStep=10)
         self.iterations.setToolTip("The most optimisation steps per photo. It stops as soon as the photo is "
                                    "protected, often after a few steps.")
-        self.budget = self._combo({"delta-e": "Perceptual (CIEDE2000)", "rgb": "Per colour channel (paper)"}, {
+        self.budget = self._combo({"delta-e": "Perceptual", "rgb": "Per channel (paper)"}, {
             "delta-e": "Bounds how different each pixel looks (CIEDE2000), more in texture, least next to flat "
                        "areas such as sky, so no coloured fringes appear.",
             "rgb": "The published budget: each colour channel by strength x colour variance."})
