@@ -20,12 +20,25 @@ def check_report_path(path: str | Path) -> Path:
     return path
 
 
+# A spreadsheet runs a cell starting with one of these as a formula (a file named
+# "=HYPERLINK(...).jpg" would); a leading apostrophe makes it text (OWASP "CSV injection").
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _csv_cell(value) -> str:
     if isinstance(value, list):
-        if value and isinstance(value[0], list):  # [[label, prob], ...]
-            return "; ".join(f"{label} ({prob:.4f})" for label, prob in value)
-        return "; ".join(str(item) for item in value)
-    return "" if value is None else str(value)
+        if value and isinstance(value[0], dict):  # the held-out panel
+            text = "; ".join(f"{check['view']} ({check['model']}): {'held' if check['held'] else 'not held'}"
+                             for check in value)
+        elif value and isinstance(value[0], list):  # [[label, prob], ...]
+            text = "; ".join(f"{label} ({prob:.4f})" for label, prob in value)
+        else:
+            text = "; ".join(str(item) for item in value)
+    elif isinstance(value, str):
+        text = value
+    else:
+        return "" if value is None else str(value)  # numbers and booleans, never formulas
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
 
 
 def render_report(records: list[dict], suffix: str) -> str:

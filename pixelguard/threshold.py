@@ -66,11 +66,20 @@ def colour_variance_map(
         return raw.div_(peak)
 
 
+# Beyond these the Gaussian weights of the far neighbours are negligible while the work grows
+# with window² (window 999 ran for minutes): a colour-variance window is a few pixels wide.
+MAX_WINDOW = 15
+MAX_SIGMA = 10.0
+
+
 def _check_window(window: int, sigma: float) -> None:
-    if isinstance(window, bool) or not isinstance(window, int) or window < 3 or window % 2 == 0:
-        raise PixelGuardError(f"the threshold-map window must be an odd whole number of at least 3 (got {window!r})")
-    if not (isinstance(sigma, (int, float)) and math.isfinite(sigma) and sigma > 0):
-        raise PixelGuardError(f"the threshold-map sigma must be a positive number (got {sigma!r})")
+    if (isinstance(window, bool) or not isinstance(window, int) or window < 3 or window % 2 == 0
+            or window > MAX_WINDOW):
+        raise PixelGuardError(f"the threshold-map window must be an odd whole number from 3 to {MAX_WINDOW} "
+                              f"(got {window!r})")
+    if not (isinstance(sigma, (int, float)) and math.isfinite(sigma) and 0 < sigma <= MAX_SIGMA):
+        raise PixelGuardError(f"the threshold-map sigma must be a number above 0 and at most {MAX_SIGMA:g} "
+                              f"(got {sigma!r})")
 
 
 def _as_chw(image: torch.Tensor) -> torch.Tensor:
