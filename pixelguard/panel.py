@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from pixelguard.attacks.conditions import Condition
+from pixelguard.imageio import rgb_to_tensor
 from pixelguard.views import Jpeg, ModelInput, Resize, Route, classifiers_of, exact_chain, network_input_size
 
 UPLOAD_LONG_SIDE = 1080
@@ -51,21 +52,17 @@ def _ratio(classifier: nn.Module) -> float:
     return preprocessing.resize / preprocessing.crop if preprocessing.resize_mode != "square" else 256 / 224
 
 
-def _as_tensor(rgb: np.ndarray, device) -> torch.Tensor:
-    return (torch.from_numpy(np.require(rgb, requirements=["C", "W"])).permute(2, 0, 1).float() / 255)[None].to(device)
-
-
 def _panel_logits(classifier: nn.Module, saved_rgb: np.ndarray, device):
     """(check name, logits) for each held-out route. A model without a known input size (a
     user's model with --preprocess none) takes whole photos: only the upload applies to it."""
     routes = panel_routes(_ratio(classifier) if getattr(classifier, "preprocessing", None) else 256 / 224)
     if getattr(classifier, "preprocessing", None) is None:
         name, route = list(routes.items())[-1]
-        yield name, classifier(_as_tensor(exact_chain(route.upload, saved_rgb), device))
+        yield name, classifier(rgb_to_tensor(exact_chain(route.upload, saved_rgb))[None].to(device))
         return
     crop = network_input_size(classifier)
     for name, route in routes.items():
-        yield name, classifier.classify_input(_as_tensor(route.exact(saved_rgb, crop), device))
+        yield name, classifier.classify_input(rgb_to_tensor(route.exact(saved_rgb, crop))[None].to(device))
 
 
 @torch.no_grad()

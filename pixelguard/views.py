@@ -40,6 +40,7 @@ from PIL import Image
 from torch import nn
 
 from pixelguard.errors import PixelGuardError
+from pixelguard.imageio import rgb_to_tensor, tensor_to_rgb
 
 Kernel = Literal["nearest", "bilinear", "bicubic", "area", "lanczos"]
 Library = Literal["torch", "pillow", "opencv"]
@@ -52,14 +53,6 @@ _PILLOW_KERNELS = {
     "area": Image.Resampling.BOX,
     "lanczos": Image.Resampling.LANCZOS,
 }
-
-
-def _rgb_to_tensor(rgb: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.require(rgb, requirements=["C", "W"])).permute(2, 0, 1).float().div(255.0)
-
-
-def _tensor_to_rgb(image: torch.Tensor) -> np.ndarray:
-    return image.detach().float().clamp(0, 1).mul(255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
 
 
 class View(ABC):
@@ -139,7 +132,7 @@ class Resize(View):
                      "area": cv2.INTER_AREA, "lanczos": cv2.INTER_LANCZOS4}
             return cv2.resize(np.ascontiguousarray(rgb), (size[1], size[0]), interpolation=flags[self.kernel])
         with torch.no_grad():
-            return _tensor_to_rgb(self.apply(_rgb_to_tensor(rgb)[None])[0])
+            return tensor_to_rgb(self.apply(rgb_to_tensor(rgb)[None])[0])
 
 
 def resize_tensor(images: torch.Tensor, size: tuple[int, int], kernel: Kernel, antialias: bool) -> torch.Tensor:
@@ -223,7 +216,7 @@ class _Codec(View):
         return encode_decode(rgb, **self.options())
 
     def apply(self, images: torch.Tensor) -> torch.Tensor:
-        decoded = torch.stack([_rgb_to_tensor(self.exact(_tensor_to_rgb(image))) for image in images])
+        decoded = torch.stack([rgb_to_tensor(self.exact(tensor_to_rgb(image))) for image in images])
         return images + (decoded.to(images.device) - images).detach()
 
 
