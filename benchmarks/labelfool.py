@@ -24,7 +24,8 @@ from _common import SHARED, markdown_table, prepared_photos
 
 from pixelguard import imageio
 from pixelguard.models.datapacks import seed_cache_from
-from pixelguard.protect import Job, Protector, preset_settings, protect_batch
+from pixelguard.batch import Job, protect_batch
+from pixelguard.protect import Protector, preset_settings
 from pixelguard.semantics import relation_for
 
 RUNS = {
@@ -70,7 +71,7 @@ def main() -> None:
                         target = model.labels[chooser.choice([i for i in range(len(model.labels)) if i != label])]
                 protector = Protector(dataclasses.replace(base, target=target), model=model)
                 output = Path(work) / run.replace(" ", "-") / photo.name
-                record = next(protect_batch([Job(photo, output)], protector))
+                record = next(protect_batch([Job(photo, output)], protector, keep_failed=True))
                 records.append(record)
                 far = not any(relation.related(record.label, name) for name, _ in record.after)
                 far_count += far

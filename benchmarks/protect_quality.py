@@ -16,7 +16,8 @@ from _common import markdown_table, real_photos
 
 from pixelguard import imageio, metrics
 from pixelguard.imageio import encoder_options
-from pixelguard.protect import Job, Protector, preset_settings, protect_batch
+from pixelguard.batch import Job, protect_batch
+from pixelguard.protect import Protector, preset_settings
 from pixelguard.views import encode_decode
 
 
@@ -44,7 +45,7 @@ def main() -> None:
                 model = protector.model
                 jobs = [Job(p, Path(out) / condition / fmt / f"{p.stem}.{'png' if fmt == 'png' else 'jpg'}")
                         for p in photos]
-                records = list(protect_batch(jobs, protector))
+                records = list(protect_batch(jobs, protector, keep_failed=True))
                 for r in records:
                     per_photo.append([Path(r.input).name, condition, fmt, r.label, "yes" if r.success else "NO",
                                       r.after[0][0] if r.after else "-", r.ssim, r.delta_e_mean, r.iterations, r.seconds])

@@ -25,7 +25,8 @@ SOURCE_PHOTO = "kite_and_cold.jpg"
 def measure(megapixels: float, device: str, preset: str) -> dict:
     from PIL import Image
 
-    from pixelguard.protect import Job, Protector, preset_settings, protect_batch
+    from pixelguard.batch import Job, protect_batch
+    from pixelguard.protect import Protector, preset_settings
 
     with Image.open(PHOTOS / SOURCE_PHOTO) as photo:
         photo = photo.convert("RGB")

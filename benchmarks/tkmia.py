@@ -24,7 +24,8 @@ from pixelguard.attacks import METHODS, AttackPlan, Method, PlanContext
 from pixelguard.attacks.cvpire import ColourVarianceObjective, l1_penalty
 from pixelguard.attacks.tkmia import tag_plan
 from pixelguard.measures import measure_batch
-from pixelguard.protect import Job, Protector, preset_settings, protect_batch
+from pixelguard.batch import Job, protect_batch
+from pixelguard.protect import Protector, preset_settings
 from pixelguard.tagging import select_tags, tag_indices
 
 
@@ -89,7 +90,7 @@ def run_setting(protector: Protector, photos: list[Path], k: int, hidden_count: 
         clean = protector.logits(original)
         top = clean.topk(k).indices.tolist()
         protector.settings.hide = tuple(protector.labels[i] for i in top[:hidden_count])
-        record = next(protect_batch([Job(photo, out / photo.name)], protector))
+        record = next(protect_batch([Job(photo, out / photo.name)], protector, keep_failed=True))
         if record.status == "error":
             raise SystemExit(f"{photo.name}: {record.error}")
         saved = protector.tensor(imageio.load_image(record.output).rgb)

@@ -20,7 +20,8 @@ from _common import SHARED, markdown_table, prepared_photos
 
 from pixelguard.evaluate import evaluate_model, upload_transforms
 from pixelguard.models import load_model
-from pixelguard.protect import Job, Protector, preset_settings, protect_batch
+from pixelguard.batch import Job, protect_batch
+from pixelguard.protect import Protector, preset_settings
 from pixelguard.transfer import transfer_preset
 
 BASE = preset_settings("fast", device="cpu", format="png")
@@ -59,7 +60,7 @@ def main() -> None:
             settings = CONFIGS[name]
             protector = Protector(settings)
             out = work / name.replace(" ", "_")
-            records = list(protect_batch([Job(p, out / p.name) for p in photos], protector))
+            records = list(protect_batch([Job(p, out / p.name) for p in photos], protector, keep_failed=True))
             done = [r for r in records if r.status in ("protected", "failed")]
             white_box.append([
                 name, f"{sum(r.success for r in done)}/{len(done)}",

@@ -103,7 +103,7 @@ def run_preset(preset: str, fmt: str, jpeg_gradient: str) -> dict:
         for photo in real_photos():
             source = imageio.load_image(photo)
             started = time.perf_counter()
-            record = protector.protect_image(source, imageio.output_path_for(photo, Path(folder), fmt))
+            record = protector.protect_image(source, imageio.output_path_for(photo, Path(folder), fmt), keep_failed=True)
             seconds = time.perf_counter() - started
             saved = imageio.load_image(record.output).rgb
             per_pixel = perceptual.delta_e_map(imageio.rgb_to_tensor(source.rgb), imageio.rgb_to_tensor(saved)).numpy()

@@ -28,7 +28,14 @@ else:
     register_heif_opener()
     HEIC_SUPPORTED = True
 
-DEFAULT_MAX_PIXELS = 200_000_000
+# Protecting needs about 0.15 GB of memory per megapixel (README "Performance"); 50 MP keeps a
+# photo within 8 GB. PIXELGUARD_MAX_PIXELS or --max-pixels changes it.
+DEFAULT_MAX_PIXELS = 50_000_000
+MAX_PIXELS_VARIABLE = "PIXELGUARD_MAX_PIXELS"
+# Classifiers resize the shorter side to a few hundred pixels: a 100000x2 strip would become
+# billions of pixels, and a photo under 16 px on a side holds nothing to protect.
+MIN_SIDE = 16
+MAX_ASPECT_RATIO = 20
 OUTPUT_FORMATS = ("keep", "png", "jpeg", "webp", "tiff", "bmp")
 METADATA_POLICIES = ("strip", "keep-safe", "keep")
 
@@ -37,6 +44,7 @@ METADATA_POLICIES = ("strip", "keep-safe", "keep")
 _READABLE_FORMATS = ["JPEG", "PNG", "WEBP", "TIFF", "BMP", "DIB", "GIF"] + (
     ["HEIF"] if HEIC_SUPPORTED else []
 )
+SUPPORTED_FORMAT_NAMES = ("JPEG", "PNG", "WebP", "TIFF", "BMP", "GIF") + (("HEIC",) if HEIC_SUPPORTED else ())
 IMAGE_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".tif", ".tiff", ".bmp", ".dib", ".gif"}
     | {".heic", ".heif", ".hif"}
@@ -114,9 +122,42 @@ class LoadedImage:
     notes: list[str] = field(default_factory=list)
 
 
-def load_image(path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
-    """Decode an image file fully; any problem with the file raises InputError naming it."""
+def max_pixels_limit(requested: int | None = None) -> int:
+    """The largest image, in pixels, to open: `requested`, else PIXELGUARD_MAX_PIXELS, else 50 MP."""
+    if requested is not None:
+        value, origin = requested, "--max-pixels"
+    elif os.environ.get(MAX_PIXELS_VARIABLE, "").strip():
+        origin = MAX_PIXELS_VARIABLE
+        try:
+            value = int(float(os.environ[MAX_PIXELS_VARIABLE]))
+        except ValueError:
+            raise PixelGuardError(f"{origin} must be a number of pixels, got {os.environ[MAX_PIXELS_VARIABLE]!r}") \
+                from None
+    else:
+        return DEFAULT_MAX_PIXELS
+    if value < 1:
+        raise PixelGuardError(f"{origin} must be a positive number of pixels, got {value}")
+    return value
+
+
+def sniff_format(path: str | os.PathLike[str]) -> str | None:
+    """Pillow's name for the format of the file's content ("JPEG", "PNG", ...), read from its
+    header only; None when it is not a readable image."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path, formats=_READABLE_FORMATS) as image:
+                return image.format
+    except Exception:  # unreadable files are reported when they are loaded
+        return None
+
+
+def load_image(path: str | os.PathLike[str], max_pixels: int | None = None) -> LoadedImage:
+    """Decode an image file fully; any problem with the file raises InputError naming it.
+
+    max_pixels: the size limit (default: max_pixels_limit())."""
     path = Path(path)
+    max_pixels = max_pixels_limit(max_pixels)
     try:
         if not path.exists():
             raise InputError(f"{path}: no such file")
@@ -139,7 +180,8 @@ def _decode(handle: BinaryIO, path: Path, max_pixels: int) -> LoadedImage:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(handle, formats=_READABLE_FORMATS)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-        raise InputError(f"{path}: image is too large to open safely ({error})") from error
+        raise InputError(f"{path}: image is too large to open safely ({error}; the limit is set by --max-pixels "
+                         f"or {MAX_PIXELS_VARIABLE})") from error
     except UnidentifiedImageError as error:
         raise InputError(_unidentified_message(handle, path)) from error
     except Exception as error:  # Pillow reports damaged headers with many exception types
@@ -148,8 +190,8 @@ def _decode(handle: BinaryIO, path: Path, max_pixels: int) -> LoadedImage:
     width, height = image.size
     if width * height > max_pixels:
         raise InputError(
-            f"{path}: image is too large ({width}x{height}, {width * height / 1e6:.0f} megapixels; "
-            f"the limit is {max_pixels / 1e6:.0f} megapixels)"
+            f"{path}: image is too large ({width}x{height}, {width * height / 1e6:.0f} megapixels; the limit is "
+            f"{max_pixels / 1e6:.0f} megapixels, set by --max-pixels or {MAX_PIXELS_VARIABLE})"
         )
     mode = image.mode
     # Before anything decodes the pixels (PNG's getexif may): decoding clears the tile list.
@@ -185,6 +227,18 @@ def _decode(handle: BinaryIO, path: Path, max_pixels: int) -> LoadedImage:
     )
 
 
+def check_processable(image: LoadedImage) -> None:
+    """InputError for sizes a classifier's resize cannot take in bounded memory, or too small to
+    hold anything to protect; call it before a model or a threshold map sees the photo."""
+    width, height = image.size
+    path = image.path
+    if min(width, height) < MIN_SIDE:
+        raise InputError(f"{path}: image is too small ({width}x{height}; at least {MIN_SIDE} pixels on each side)")
+    if max(width, height) > MAX_ASPECT_RATIO * min(width, height):
+        raise InputError(f"{path}: image is too elongated ({width}x{height}; the longer side may be at most "
+                         f"{MAX_ASPECT_RATIO} times the shorter)")
+
+
 def _let_pillow_open_up_to(max_pixels: int) -> None:
     # Pillow refuses images over 2 x MAX_IMAGE_PIXELS (about 179 MP) before we see their size;
     # raise (never lower) that process-wide guard so our configurable limit is the one users meet.
@@ -198,7 +252,7 @@ def _unidentified_message(handle: BinaryIO, path: Path) -> str:
     is_heif = header[4:8] == b"ftyp" and header[8:12] in _HEIF_BRANDS
     if is_heif or path.suffix.lower() in {".heic", ".heif", ".hif"}:
         return f"{path}: HEIC/HEIF images need an extra package: pip install pixelguard[heic]"
-    return f"{path}: not an image, or not a supported format (JPEG, PNG, WebP, TIFF, BMP, HEIC)"
+    return f"{path}: not an image, or not a supported format ({', '.join(SUPPORTED_FORMAT_NAMES)})"
 
 
 def _read_exif(image: Image.Image, notes: list[str]) -> tuple[Image.Exif, int]:
@@ -334,14 +388,19 @@ def output_path_for(
     format: str = "keep",
     relative_to: str | os.PathLike[str] | None = None,
 ) -> Path:
-    """Where the output of input_path goes: same name (new suffix only if the format changes),
-    under out_dir, in the same sub-folder of relative_to as the input when relative_to is given."""
+    """Where the output of input_path goes: same name, under out_dir, in the same sub-folder of
+    relative_to as the input when relative_to is given. The suffix changes when the written
+    format differs from the name's: "keep" writes the format of the file's content (a JPEG named
+    .heic becomes .jpg), and formats that cannot be written back (HEIC, GIF) become PNG."""
     input_path = Path(input_path)
     suffix = input_path.suffix.lower()
     output_format: str | None = _output_format(format)
     if output_format == "keep":
-        if suffix in IMAGE_SUFFIXES:
-            output_format = _FORMAT_BY_SUFFIX.get(suffix, "png")  # HEIC, GIF are written back as PNG
+        content = sniff_format(input_path)
+        if content is not None:
+            output_format = _KEEP_FORMATS.get(content, "png")
+        elif suffix in IMAGE_SUFFIXES:  # unreadable: load_image reports it; name it by its suffix
+            output_format = _FORMAT_BY_SUFFIX.get(suffix, "png")
         else:
             output_format = None  # unknown suffix: nothing to say about the format, keep the name
     if output_format is None or _FORMAT_BY_SUFFIX.get(suffix) == output_format:
@@ -354,24 +413,27 @@ def output_path_for(
     return folder / name
 
 
-def save_image(
-    path: str | os.PathLike[str],
+@dataclass
+class EncodedImage:
+    """A photo encoded in memory exactly as it will be written: verify these bytes, then write them."""
+
+    data: bytes
+    format: str  # concrete output format: "png", "jpeg", "webp", "tiff" or "bmp"
+
+
+def encode_image(
     rgb: np.ndarray,
     source: LoadedImage,
     format: str = "keep",
     jpeg_quality: int = 90,
     metadata: str = "strip",
-    overwrite: bool = False,
     notes: list[str] | None = None,
-) -> Path:
-    """Write rgb (HxWx3 uint8) with source's alpha, colour profile and the chosen metadata.
+) -> EncodedImage:
+    """Encode rgb (HxWx3 uint8) with source's alpha, colour profile and the chosen metadata.
 
-    Atomic (temp file in the destination folder, fsync, rename); never writes over the source
-    file; an existing file raises OutputExistsError unless overwrite. Plain-English notes about
-    what could not be carried over (alpha in JPEG, metadata in BMP, format fallbacks) are
-    appended to notes when given.
+    Plain-English notes about what could not be carried over (alpha in JPEG, metadata in BMP,
+    format fallbacks) are appended to notes when given.
     """
-    destination = Path(path)
     if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
         raise ValueError(f"rgb must be an HxWx3 uint8 array, got {rgb.dtype} {rgb.shape}")
     if source.alpha is not None and source.alpha.shape != rgb.shape[:2]:
@@ -383,8 +445,6 @@ def save_image(
     output_format = resolve_format(format, source)
     if _output_format(format) == "keep" and source.format not in _KEEP_FORMATS:
         notes.append(f"{source.format or 'this'} format cannot be written back faithfully; saved as PNG")
-    _check_destination(destination, source.path, overwrite)
-
     image = Image.fromarray(rgb, "RGB")
     if source.alpha is not None:
         if output_format in {"jpeg", "bmp"}:  # Pillow and most viewers read 32-bit BMP as opaque
@@ -394,22 +454,58 @@ def save_image(
     options = encoder_options(output_format, jpeg_quality)
     options.update(_metadata_options(output_format, source, metadata, image.size, notes))
     try:
-        encoded = _encode(image, options)
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(destination, encoded)
+        return EncodedImage(_encode(image, options), output_format)
     except (OSError, ValueError) as error:
-        reason = getattr(error, "strerror", None) or str(error)
-        raise OutputError(f"{destination}: cannot write the file ({reason})") from error
+        raise OutputError(f"cannot encode the image as {output_format.upper()} ({error})") from error
+
+
+def decode_image(encoded: EncodedImage, path: str | os.PathLike[str], max_pixels: int | None = None) -> LoadedImage:
+    """Decode encoded bytes as load_image will decode them once written to `path`."""
+    return _decode(io.BytesIO(encoded.data), Path(path), max_pixels_limit(max_pixels))
+
+
+def write_image(
+    path: str | os.PathLike[str], encoded: EncodedImage, source_path: str | os.PathLike[str], overwrite: bool = False
+) -> Path:
+    """Write encoded bytes atomically (temp file in the destination folder, fsync, rename).
+
+    Never writes over the source file; an existing file raises OutputExistsError unless
+    overwrite.
+    """
+    destination = Path(path)
+    check_destination(destination, Path(source_path), overwrite)
+    try:
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(destination, encoded.data)
+    except OSError as error:
+        raise OutputError(f"{destination}: cannot write the file ({error.strerror or error})") from error
     return destination
 
 
-def _check_destination(destination: Path, source_path: Path, overwrite: bool) -> None:
+def save_image(
+    path: str | os.PathLike[str],
+    rgb: np.ndarray,
+    source: LoadedImage,
+    format: str = "keep",
+    jpeg_quality: int = 90,
+    metadata: str = "strip",
+    overwrite: bool = False,
+    notes: list[str] | None = None,
+) -> Path:
+    """encode_image, then write_image."""
+    check_destination(Path(path), source.path, overwrite)
+    encoded = encode_image(rgb, source, format, jpeg_quality, metadata, notes)
+    return write_image(path, encoded, source.path, overwrite)
+
+
+def check_destination(destination: Path, source_path: Path, overwrite: bool) -> None:
+    """OutputError unless `destination` may be written: not a folder, not the input, not existing unless overwrite."""
     if destination.is_dir():
         raise OutputError(f"{destination}: is a folder, cannot write an image there")
     if _same_file(destination, source_path):
         raise OutputError(f"{destination}: refusing to write over the input file")
     if destination.exists() and not overwrite:
-        raise OutputExistsError(f"{destination}: already exists (use overwrite to replace it)")
+        raise OutputExistsError(f"{destination}: already exists (use --overwrite to replace it)")
 
 
 def _same_file(first: Path, second: Path) -> bool:
@@ -496,20 +592,23 @@ def _encode_once(image: Image.Image, options: dict[str, Any]) -> bytes:
 
 
 def iter_images(
-    inputs: Iterable[str | os.PathLike[str]], recursive: bool = False
+    inputs: Iterable[str | os.PathLike[str]], recursive: bool = False,
+    exclude: Iterable[str | os.PathLike[str]] = (),
 ) -> Iterator[tuple[Path, Path | None]]:
     """Expand files and folders into (image path, base folder) pairs.
 
     A file named directly is yielded as is with base None (load_image reports it if it is not an
     image). A folder yields its image files by suffix, hidden ones skipped, sub-folders too when
     recursive, sorted, with the folder as base so outputs can mirror the folder structure.
-    Each file is yielded once. An unreadable folder raises InputError.
+    Each file is yielded once. Folders in `exclude` (an output folder inside an input folder) are
+    not walked. An unreadable folder raises InputError.
     """
     seen: set[Path] = set()
+    excluded = {Path(folder).resolve() for folder in exclude}
     for entry in inputs:
         entry = Path(entry)
         base = entry if entry.is_dir() else None
-        found = [entry] if base is None else _images_in_folder(entry, recursive)
+        found = [entry] if base is None else _images_in_folder(entry, recursive, excluded)
         for image_path in found:
             key = image_path.resolve()
             if key not in seen:
@@ -517,13 +616,14 @@ def iter_images(
                 yield image_path, base
 
 
-def _images_in_folder(folder: Path, recursive: bool) -> list[Path]:
+def _images_in_folder(folder: Path, recursive: bool, excluded: set[Path]) -> list[Path]:
     def fail(error: OSError) -> None:
         raise InputError(f"{error.filename}: cannot list the folder ({error.strerror or error})") from error
 
     found = []
     for root, folders, files in os.walk(folder, onerror=fail):
-        folders[:] = [name for name in folders if not name.startswith(".")] if recursive else []
+        folders[:] = [name for name in folders if not name.startswith(".")
+                      and (Path(root) / name).resolve() not in excluded] if recursive else []
         found.extend(
             Path(root) / name
             for name in files

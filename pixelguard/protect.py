@@ -1,15 +1,16 @@
-"""The protect pipeline: load -> budget map -> attack -> quantise -> save -> re-load and verify.
+"""The protect pipeline: load -> budget map -> attack -> encode -> decode and verify -> save.
 
-Both faces (CLI and GUI) call this module; it knows nothing of either. A photo counts as
-protected only when the file written to disk, read back, still meets the condition.
+Both faces (CLI and GUI) call this module (batches: pixelguard.batch); it knows nothing of
+either. A photo counts as protected only when the encoded file, decoded as a reader will decode
+it, meets the condition; only then are those exact bytes written under the photo's name.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable
 
 import numpy as np
 import torch
@@ -21,9 +22,11 @@ from pixelguard.attacks.kaa import relational_mask
 from pixelguard.attacks.loop import AttackOutcome, Optimiser, run_attack
 from pixelguard.devices import resolve_device
 from pixelguard.errors import PixelGuardError
+from pixelguard.labels import find_label
 from pixelguard.models import DEFAULT_MODEL, datapacks, get_entry, model_status
 from pixelguard.panel import verify_on_panel
 from pixelguard.semantics import LABEL_SET_PACKS
+from pixelguard.tagging import tag_indices
 from pixelguard.threshold import colour_variance_map
 from pixelguard.views import Resize, encode_decode, target_size
 
@@ -84,7 +87,7 @@ class ProtectSettings:
         if not 0 < self.max_delta_e <= 20:
             raise PixelGuardError(f"--max-delta-e must be above 0 and at most 20 (CIEDE2000), got {self.max_delta_e}")
         if not 0 < self.strength <= 255:
-            raise PixelGuardError(f"--strength must be between 0 and 255 (8-bit levels), got {self.strength}")
+            raise PixelGuardError(f"--strength must be above 0 and at most 255 (8-bit levels), got {self.strength}")
         if self.l1 < 0:
             raise PixelGuardError(f"--l1 must be 0 or more, got {self.l1}")
         if self.max_iter < 1:
@@ -181,7 +184,8 @@ class ProtectionRecord:
     linf: int | None = None
     budget_used: float | None = None
     notes: list[str] = field(default_factory=list)
-    status: str = "protected"  # protected | failed | skipped | error
+    status: str = "protected"  # protected | failed | error
+    resumed: bool = False  # this row is an earlier run's, its output verified unchanged since
     error: str | None = None
     extra: dict = field(default_factory=dict)  # method-specific fields (target, hidden tags, ...)
 
@@ -191,13 +195,31 @@ class ProtectionRecord:
         extra = record.pop("extra")
         return {**record, **extra}
 
+    @classmethod
+    def from_dict(cls, flat: dict) -> "ProtectionRecord":
+        """The record to_dict() flattened (a resumed batch reads earlier rows back)."""
+        names = {item.name for item in fields(cls)} - {"extra"}
+        return cls(**{key: value for key, value in flat.items() if key in names},
+                   extra={key: value for key, value in flat.items() if key not in names})
+
 
 @dataclass
-class Job:
-    """One photo of a batch and where its protected copy goes."""
+class CheckedOutput:
+    """An attempt's result as it will be written, and what the checks found on it."""
 
-    input: Path
-    output: Path
+    encoded: imageio.EncodedImage
+    saved: imageio.LoadedImage  # `encoded`, decoded as a reader of the file will
+    logits: torch.Tensor  # the protecting model on `saved`
+    verified: bool  # the condition holds on the model's own pipeline
+    panel: list  # PanelResult per held-out check
+
+
+FAILED_MARK = "NOT-PROTECTED"
+
+
+def failed_output_path(output: Path) -> Path:
+    """Where an unprotected result goes when the user asks to keep it: photo.NOT-PROTECTED.png."""
+    return output.with_name(f"{output.stem}.{FAILED_MARK}{output.suffix}")
 
 
 def top_k(logits: torch.Tensor, labels: list[str], k: int = TOP_K_REPORTED) -> list[list]:
@@ -224,6 +246,11 @@ class Protector:
             model = transfer.load_models(settings.model, device=self.device, progress=download_progress)
         self.model = model.to(self.device).eval()
         self.labels: list[str] = list(model.labels)
+        # Names the user typed fail once, before any photo, not once per photo.
+        for name in (settings.label, settings.target):
+            if name:
+                find_label(self.labels, name)
+        tag_indices(self.labels, settings.hide)
         if verify_models is None:
             verify_models = [transfer.load_models(name, device=self.device, progress=download_progress)
                              for name in settings.verify_with]
@@ -258,13 +285,17 @@ class Protector:
         output: Path,
         *,
         overwrite: bool = False,
+        keep_failed: bool = False,
         on_iteration: Callable[[int, int], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
     ) -> ProtectionRecord:
-        """Protect one loaded photo and write it to `output`; verify on the written file, on the
-        model's own pipeline and on the held-out panel."""
+        """Protect one loaded photo; verify the encoded file on the model's own pipeline and on
+        the held-out panel, and write it to `output` only when protected. An unprotected result
+        is written under failed_output_path(output) with keep_failed, else nowhere."""
         settings = self.settings
         started = time.perf_counter()
+        imageio.check_processable(source)
+        imageio.check_destination(output, source.path, overwrite)
         image = self.tensor(source.rgb)
         clean_logits = self.logits(image)
         method = get_method(settings.method)
@@ -290,51 +321,61 @@ class Protector:
             record.notes.append("the photo has no colour variation, so no invisible change is possible")
         output_format = imageio.resolve_format(settings.format, source)
         attempt_run = self._perceptual_attempts if settings.budget == "delta-e" else self._rgb_attempts
-        written, saved, verified, panel = attempt_run(
+        checked = attempt_run(
             image, budget, plan, condition, source, output, output_format, record,
-            overwrite=overwrite, on_iteration=on_iteration, should_stop=should_stop,
+            on_iteration=on_iteration, should_stop=should_stop,
         )
-        record.output = str(written)
-        saved_logits = self.logits(self.tensor(saved.rgb))
-        record.after = top_k(saved_logits, self.labels)
+        record.after = top_k(checked.logits, self.labels)
         if plan.report_after is not None:
-            record.extra.update(plan.report_after(saved_logits))
-        record.extra["own_pipeline"] = verified
-        record.extra["panel"] = [result.to_dict() for result in panel]
-        failed_checks = [f"{result.view} ({result.model})" for result in panel if not result.held]
-        record.success = verified and not failed_checks
+            record.extra.update(plan.report_after(checked.logits))
+        record.extra["own_pipeline"] = checked.verified
+        record.extra["panel"] = [result.to_dict() for result in checked.panel]
+        failed_checks = [f"{result.view} ({result.model})" for result in checked.panel if not result.held]
+        record.success = checked.verified and not failed_checks
         record.status = "protected" if record.success else "failed"
+        panel = checked.panel
         checks = f"{len(panel) + 1} checks: its own pipeline and {len(panel)} held-out ones"
         if record.success:
             record.verdict = f"Protected: {condition.describe(self.labels)}, on all {checks}"
-        elif verified:
+        elif checked.verified:
             record.verdict = (f"Not protected: {condition.describe(self.labels)} on its own pipeline, but not on "
                               f"{len(failed_checks)} of {len(panel)} held-out checks: {'; '.join(failed_checks)}")
         else:
             record.verdict = (f"Not protected: not yet true that {condition.describe(self.labels)} "
                               f"after {record.iterations} iterations")
-        self._measure(record, source.rgb, saved.rgb, budget_l1)
+        self._measure(record, source.rgb, checked.saved.rgb, budget_l1)
         if "mean_allowance" in record.extra:  # the perceptual budget: mean ΔE00 over mean allowance
             record.budget_used = round(record.delta_e_mean / record.extra["mean_allowance"], 6)
+        if record.success:
+            destination = output
+        elif keep_failed:
+            destination, overwrite = failed_output_path(output), True  # a name only PixelGuard writes
+        else:
+            destination = None
+        if destination is not None:
+            imageio.write_image(destination, checked.encoded, source.path, overwrite=overwrite)
+            if destination.read_bytes() != checked.encoded.data:  # what was verified is what is on disk
+                raise imageio.OutputError(f"{destination}: the written file differs from the verified one")
+            record.output = str(destination)
         record.seconds = round(time.perf_counter() - started, 3)
         return record
 
-    def _save_and_check(self, protected, source, output, condition, record, attempt, overwrite):
-        """Write, read back, and check the condition on the own pipeline and the panel."""
+    def _encode_and_check(self, protected, source, output, condition, record, attempt) -> "CheckedOutput":
+        """Encode as the file will be written, decode it, and check the condition on the model's
+        own pipeline and on the panel."""
         settings = self.settings
-        written = imageio.save_image(
-            output, imageio.tensor_to_rgb(protected), source,
-            format=settings.format, jpeg_quality=settings.jpeg_quality, metadata=settings.metadata,
-            overwrite=overwrite or attempt > 1, notes=record.notes if attempt == 1 else None,
+        encoded = imageio.encode_image(
+            imageio.tensor_to_rgb(protected), source, format=settings.format, jpeg_quality=settings.jpeg_quality,
+            metadata=settings.metadata, notes=record.notes if attempt == 1 else None,
         )
-        saved = imageio.load_image(written)
+        saved = imageio.decode_image(encoded, output, max_pixels=source.size[0] * source.size[1])
         saved_logits = self.logits(self.tensor(saved.rgb))
         verified = bool(condition(saved_logits.unsqueeze(0))[0])
         panel = verify_on_panel(self.panel_models, condition, saved.rgb, self.device)
-        return written, saved, verified, panel
+        return CheckedOutput(encoded, saved, saved_logits, verified, panel)
 
     def _rgb_attempts(self, image, budget, plan, condition, source, output, output_format, record, *,
-                      overwrite, on_iteration, should_stop):
+                      on_iteration, should_stop) -> "CheckedOutput":
         """Algorithm 1's budget at native resolution; a lossy output's real encoder in the loop."""
         settings = self.settings
         through = None
@@ -358,13 +399,12 @@ class Protector:
             )
             record.iterations += outcome.iterations
             record.attempts = attempt
-            written, saved, verified, panel = self._save_and_check(
-                outcome.adversarial, source, output, condition, record, attempt, overwrite)
+            checked = self._encode_and_check(outcome.adversarial, source, output, condition, record, attempt)
             # Only a lossy save can undo what the loop verified; the panel's verdict is reported.
-            if verified or not outcome.success:
+            if checked.verified or not outcome.success:
                 break
-            start = self.tensor(saved.rgb) - image
-        return written, saved, verified, panel
+            start = self.tensor(checked.saved.rgb) - image
+        return checked
 
     def _objective(self, plan, condition, confidence: float):
         """Robust runs push a removal condition's labels past a margin on every view."""
@@ -374,7 +414,7 @@ class Protector:
         return robust.SetMarginObjective(*members, confidence)
 
     def _perceptual_attempts(self, image, _budget, plan, condition, source, output, output_format, record, *,
-                             overwrite, on_iteration, should_stop):
+                             on_iteration, should_stop) -> "CheckedOutput":
         """The perceptual budget: optimise on a grid no finer than an upload keeps, then apply the
         change at native size within the exact CIEDE2000 allowance. A panel that fails sends the
         loop on from where it stopped with a larger margin."""
@@ -399,15 +439,14 @@ class Protector:
             record.attempts = attempt
             perturbation = outcome.adversarial - work
             protected = perceptual.to_native(image, perturbation, allowance)
-            written, saved, verified, panel = self._save_and_check(
-                protected, source, output, condition, record, attempt, overwrite)
-            if (verified and all(result.held for result in panel)) or not outcome.success:
+            checked = self._encode_and_check(protected, source, output, condition, record, attempt)
+            if (checked.verified and all(result.held for result in checked.panel)) or not outcome.success:
                 break
             start = perturbation
             confidence += robust.DEFAULT_CONFIDENCE
         record.extra["max_delta_e"] = settings.max_delta_e
         record.extra["mean_allowance"] = round(float(allowance.mean()), 4)
-        return written, saved, verified, panel
+        return checked
 
     @staticmethod
     def _measure(record: ProtectionRecord, original: np.ndarray, saved: np.ndarray, budget_l1: float) -> None:
@@ -420,52 +459,3 @@ class Protector:
         record.linf = int(metrics.linf(original, saved))
         change = np.abs(saved.astype(np.int32) - original.astype(np.int32)).sum() / 255
         record.budget_used = round(float(change / budget_l1), 6) if budget_l1 else 0.0
-
-
-def plan_jobs(
-    inputs: Iterable[str | Path], out_dir: str | Path, *, recursive: bool, fmt: str
-) -> list[Job]:
-    """Expand files and folders into (input, output) pairs; names and sub-folders are kept."""
-    out_dir = Path(out_dir)
-    jobs = []
-    for path, base in imageio.iter_images(inputs, recursive=recursive):
-        jobs.append(Job(path, imageio.output_path_for(path, out_dir, fmt, relative_to=base)))
-    return jobs
-
-
-def protect_batch(
-    jobs: list[Job],
-    protector: Protector,
-    *,
-    overwrite: bool = False,
-    skip_existing: bool = False,
-    on_start: Callable[[int, Job], None] | None = None,
-    on_iteration: Callable[[int, int], None] | None = None,
-    should_stop: Callable[[], bool] | None = None,
-) -> Iterator[ProtectionRecord]:
-    """Protect each job in turn, saving each as soon as it is done.
-
-    A bad file becomes an error record and the batch goes on. Cancellation (AttackCancelled,
-    KeyboardInterrupt) propagates; everything finished before it stays on disk.
-    """
-    for index, job in enumerate(jobs):
-        if on_start is not None:
-            on_start(index, job)
-        if job.output.exists() and not overwrite:
-            if skip_existing:
-                yield ProtectionRecord(input=str(job.input), output=str(job.output), status="skipped",
-                                       verdict="skipped: output already exists")
-                continue
-            yield ProtectionRecord(
-                input=str(job.input), status="error",
-                error=f"{job.output} already exists; use --overwrite or --skip-existing",
-            )
-            continue
-        try:
-            source = imageio.load_image(job.input)
-            yield protector.protect_image(
-                source, job.output, overwrite=overwrite,
-                on_iteration=on_iteration, should_stop=should_stop,
-            )
-        except PixelGuardError as error:
-            yield ProtectionRecord(input=str(job.input), status="error", error=str(error))

@@ -28,8 +28,9 @@ def run_cli(capsys, *args: str) -> tuple[int, str, str]:
     return code, captured.out, captured.err
 
 
-def assert_one_line_error(code: int, err: str) -> None:
-    assert code == 2
+def assert_one_line_error(code: int, err: str, expected_code: int = 2) -> None:
+    """2 for a wrong command line, 1 for a photo that cannot be used (as in every sub-command)."""
+    assert code == expected_code
     assert err.startswith("pixelguard: error: ") and err.count("\n") == 1
     assert "Traceback" not in err
 
@@ -57,14 +58,14 @@ def test_window_and_sigma_options_reach_the_map(tmp_path, capsys):
 
 
 def test_exif_orientation_is_applied(tmp_path, capsys):
-    rgb = random_rgb(10, 20, seed=2)
+    rgb = random_rgb(16, 24, seed=2)
     exif = Image.Exif()
     exif[0x0112] = 6  # Orientation: rotate 90 degrees clockwise to view
     Image.fromarray(rgb).save(tmp_path / "rotated.jpg", exif=exif, quality=100)
     stored = np.asarray(Image.open(tmp_path / "rotated.jpg").convert("RGB"))
     code, _, _ = run_cli(capsys, tmp_path / "rotated.jpg", "-o", tmp_path / "m.png", "--raw", tmp_path / "m.npy")
     assert code == 0
-    assert Image.open(tmp_path / "m.png").size == (10, 20)
+    assert Image.open(tmp_path / "m.png").size == (16, 24)
     assert np.array_equal(np.load(tmp_path / "m.npy"), expected_map(np.ascontiguousarray(np.rot90(stored, -1))))
 
 
@@ -97,7 +98,7 @@ def test_bad_inputs_give_one_line_errors(tmp_path, capsys):
     Image.new("RGB", (1, 1)).save(tmp_path / "dot.png")
     for bad in ("notes.txt", "missing.png", "folder", "empty.png", "dot.png"):
         code, out, err = run_cli(capsys, tmp_path / bad, "-o", tmp_path / "map.png")
-        assert_one_line_error(code, err)
+        assert_one_line_error(code, err, expected_code=1)
         assert out == ""
     assert not (tmp_path / "map.png").exists()
 
@@ -134,7 +135,7 @@ def test_python_m_pixelguard_reports_bad_input_in_one_line(tmp_path):
         text=True,
         timeout=120,
     )
-    assert result.returncode == 2 and result.stdout == ""
+    assert result.returncode == 1 and result.stdout == ""
     assert result.stderr.startswith("pixelguard: error: notes.txt: not an image") and result.stderr.count("\n") == 1
     assert not (tmp_path / "map.png").exists()
 

@@ -76,7 +76,7 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     (tmp_path / "in").mkdir(), (tmp_path / "out").mkdir()
     assert main(["evaluate", str(tmp_path / "in"), str(tmp_path / "out"), "--models", "efficientnet-lite2"]) == 2
     assert "no protected photo" in capsys.readouterr().err
-    assert main(["evaluate", str(tmp_path / "in"), str(tmp_path / "missing"), "--models", "x"]) == 2
+    assert main(["evaluate", str(tmp_path / "in"), str(tmp_path / "missing"), "--models", "x"]) == 1
     assert "not a folder" in capsys.readouterr().err
     assert main(["evaluate", "a", "b", "--models", "x", "--jpeg", "0"]) == 2
     assert "--jpeg" in capsys.readouterr().err

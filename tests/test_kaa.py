@@ -12,7 +12,8 @@ from pixelguard.attacks.kaa import (
     relational_mask,
     ternarise,
 )
-from pixelguard.protect import Job, Protector, protect_batch
+from pixelguard.batch import Job, protect_batch
+from pixelguard.protect import Protector
 from pixelguard.threshold import colour_variance_map
 from test_protect import textured_photo
 from toy_models import ToyClassifier, paper_settings
@@ -104,10 +105,10 @@ def test_kaa_keeps_the_change_inside_the_mask(tmp_path):
     settings = paper_settings(model="toy", device="cpu", method="kaa", condition="top1", strength=16, l1=0,
                                max_iter=60)
     protector = Protector(settings, model=ToyWithFeatures())
-    record = next(protect_batch([Job(tmp_path / "a.png", tmp_path / "out.png")], protector))
+    record = next(protect_batch([Job(tmp_path / "a.png", tmp_path / "out.png")], protector, keep_failed=True))
     assert record.status in ("protected", "failed")
     original = imageio.load_image(tmp_path / "a.png").rgb
-    saved = imageio.load_image(tmp_path / "out.png").rgb
+    saved = imageio.load_image(record.output).rgb
     image = imageio.rgb_to_tensor(original)
     budget = (colour_variance_map(image) * 16 * relational_mask(protector.model, image)).numpy()
     change = np.abs(saved.astype(int) - original.astype(int)).max(axis=2)

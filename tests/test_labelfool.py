@@ -24,7 +24,8 @@ from pixelguard.attacks.labelfool import (
 from pixelguard.cli import main
 from pixelguard.errors import PixelGuardError
 from pixelguard.models import datapacks
-from pixelguard.protect import Job, Protector, protect_batch
+from pixelguard.batch import Job, protect_batch
+from pixelguard.protect import Protector
 from pixelguard.semantics import load_relation
 from test_protect import textured_photo
 from toy_models import ToyClassifier, paper_settings

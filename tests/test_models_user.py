@@ -10,7 +10,7 @@ import torch
 import torchvision.models
 from torch import nn
 
-from pixelguard.errors import InputError
+from pixelguard.errors import PixelGuardError
 from pixelguard.models import Classifier, load_model
 from pixelguard.models.efficientnet_lite import EfficientNetLite
 from pixelguard.models.registry import PREPROCESSING_CHOICES
@@ -94,21 +94,21 @@ def test_state_dict_with_efficientnet_lite_architecture(tmp_path):
 def test_clear_errors_for_bad_combinations(tmp_path, labels_file):
     path = tmp_path / "weights.pth"
     torch.save(torchvision.models.resnet18(num_classes=3).state_dict(), path)
-    with pytest.raises(InputError, match="--arch"):
+    with pytest.raises(PixelGuardError, match="--arch"):
         load_model(str(path))
-    with pytest.raises(InputError, match="has 4 labels but the model has 3 outputs"):
+    with pytest.raises(PixelGuardError, match="has 4 labels but the model has 3 outputs"):
         load_model(str(path), architecture="resnet18", labels=labels_file(4))
-    with pytest.raises(InputError, match="do not fit"):
+    with pytest.raises(PixelGuardError, match="do not fit"):
         load_model(str(path), architecture="resnet34")
-    with pytest.raises(InputError, match="unknown architecture"):
+    with pytest.raises(PixelGuardError, match="unknown architecture"):
         load_model(str(path), architecture="resnet-9000")
-    with pytest.raises(InputError, match="unknown preprocessing"):
+    with pytest.raises(PixelGuardError, match="unknown preprocessing"):
         load_model(str(path), architecture="resnet18", preprocessing="magic")
-    with pytest.raises(InputError, match="does not exist"):
+    with pytest.raises(PixelGuardError, match="does not exist"):
         load_model(str(tmp_path / "missing.pt"))
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"this is not a model")
-    with pytest.raises(InputError, match="not a readable PyTorch weights file|refused"):
+    with pytest.raises(PixelGuardError, match="not a readable PyTorch weights file|refused"):
         load_model(str(junk), architecture="resnet18")
 
 
@@ -121,7 +121,7 @@ def test_a_file_that_would_run_code_is_refused(tmp_path, writer):
         torch.save(payload, path)
     else:
         path.write_bytes(pickle.dumps(payload, protocol=2))
-    with pytest.raises(InputError) as caught:
+    with pytest.raises(PixelGuardError) as caught:
         load_model(str(path), architecture="resnet18")
     message = str(caught.value)
     assert "refused" in message and "run code" in message and "\n" not in message

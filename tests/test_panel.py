@@ -16,7 +16,8 @@ from pixelguard.attacks.conditions import NotInTopK
 from pixelguard.cli import main
 from pixelguard.models import load_model
 from pixelguard.panel import PanelResult, verify_on_panel
-from pixelguard.protect import Job, Protector, protect_batch
+from pixelguard.batch import Job, protect_batch
+from pixelguard.protect import Protector
 from test_views import tiny_classifier
 from toy_models import paper_settings
 

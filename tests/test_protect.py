@@ -9,9 +9,9 @@ from PIL import Image
 
 from pixelguard import imageio
 from pixelguard.attacks.loop import AttackCancelled
-from pixelguard.protect import (
-    Job, Protector, ProtectSettings, data_packs_to_download, models_to_download, plan_jobs, protect_batch,
-)
+from pixelguard.errors import PixelGuardError
+from pixelguard.batch import Job, plan_jobs, protect_batch
+from pixelguard.protect import Protector, ProtectSettings, data_packs_to_download, models_to_download
 from pixelguard.report import write_report
 from pixelguard.threshold import colour_variance_map
 from toy_models import ToyClassifier, paper_settings
@@ -135,7 +135,9 @@ def test_interrupted_batch_keeps_finished_photos_and_resumes(photos, tmp_path):
     assert jobs[0].output.exists() and not jobs[1].output.exists()
     first_written = sha256(jobs[0].output)
     resumed = list(protect_batch(jobs, protector(), skip_existing=True))
-    assert [r.status for r in resumed] == ["skipped", "protected", "protected"]
+    assert [r.status for r in resumed] == ["protected", "protected", "protected"]
+    assert [r.resumed for r in resumed] == [True, False, False]
+    assert resumed[0].before == finished[0].before and resumed[0].ssim == finished[0].ssim
     assert sha256(jobs[0].output) == first_written
     again = list(protect_batch(jobs, protector()))
     assert all(r.status == "error" and "--overwrite" in r.error for r in again)
@@ -145,9 +147,8 @@ def test_named_label_and_unknown_label(photos, tmp_path):
     p = protector(label="class 3")
     record = next(protect_batch([Job(photos / "a.png", tmp_path / "a.png")], p))
     assert record.label == "class 3"
-    bad = protector(label="clas 3")
-    record = next(protect_batch([Job(photos / "a.png", tmp_path / "x.png")], bad))
-    assert record.status == "error" and "did you mean 'class 3'" in record.error
+    with pytest.raises(PixelGuardError, match="did you mean 'class 3'"):  # once, before any photo
+        protector(label="clas 3")
 
 
 @pytest.mark.parametrize("bad", [{"strength": 0}, {"max_iter": 0}, {"jpeg_quality": 101}, {"method": "magic"}])

@@ -20,7 +20,8 @@ from pixelguard.attacks.semantic import SemanticObjective
 from pixelguard.cli import main
 from pixelguard.errors import PixelGuardError
 from pixelguard.models import datapacks
-from pixelguard.protect import Job, Protector, protect_batch
+from pixelguard.batch import Job, protect_batch
+from pixelguard.protect import Protector
 from pixelguard.semantics import (
     cached_relation_for,
     imagenet_relation,

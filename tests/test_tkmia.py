@@ -15,7 +15,8 @@ from pixelguard.attacks.tkmia import TagsHidden, TkmiaObjective, average_top
 from pixelguard.attacks.tkml_ap import top_k_untargeted_objective
 from pixelguard.cli import main
 from pixelguard.errors import PixelGuardError
-from pixelguard.protect import Job, Protector, protect_batch
+from pixelguard.batch import Job, protect_batch
+from pixelguard.protect import Protector
 from pixelguard.tagging import current_tags, select_tags, tag_indices, tag_scores
 from toy_models import ToyClassifier, paper_settings
 
@@ -201,7 +202,7 @@ def test_pipeline_reports_hidden_tags_and_measures(tmp_path, method, rank, seed)
     top = [model.labels[i] for i in clean.topk(4).indices.tolist()]
     hidden = top[rank]
     settings.hide = (hidden,)
-    record = next(protect_batch([Job(source, tmp_path / "out.png")], protector))
+    record = next(protect_batch([Job(source, tmp_path / "out.png")], protector, keep_failed=True))
     # Hidden on the toy's own pipeline; "protected" also asks the held-out upload check.
     assert record.extra["own_pipeline"]
     assert record.success == all(check["held"] for check in record.extra["panel"])
@@ -209,7 +210,7 @@ def test_pipeline_reports_hidden_tags_and_measures(tmp_path, method, rank, seed)
     fields = record.to_dict()
     assert fields["hidden"] == [hidden] and fields["relevant"] == top and fields["k"] == 4
     assert fields["hidden_removed"] == [hidden] and fields["already_hidden"] == []
-    saved = protector.logits(protector.tensor(imageio.load_image(tmp_path / "out.png").rgb))
+    saved = protector.logits(protector.tensor(imageio.load_image(record.output).rgb))
     after = [model.labels[i] for i in saved.topk(4).indices.tolist()]
     assert hidden not in after
     assert fields["kept_in_topk"] == [label for label in top if label != hidden and label in after]

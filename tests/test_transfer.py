@@ -15,7 +15,8 @@ from pixelguard import imageio
 from pixelguard.attacks.conditions import NotInTopK, make_condition
 from pixelguard.attacks.loop import Optimiser, run_attack
 from pixelguard.errors import PixelGuardError
-from pixelguard.protect import Job, Protector, protect_batch
+from pixelguard.batch import Job, protect_batch
+from pixelguard.protect import Protector
 from pixelguard.transfer import (
     ConfidentCondition,
     Ensemble,

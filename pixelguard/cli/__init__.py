@@ -8,7 +8,7 @@ import os
 import sys
 
 from pixelguard import __version__
-from pixelguard.errors import PixelGuardError
+from pixelguard.errors import InputError, PixelGuardError
 
 # Sub-command name -> module under pixelguard.cli that defines register(subparsers) and run(args).
 SUBCOMMANDS = {
@@ -44,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.run(args) or 0)
+    except InputError as error:  # a photo that cannot be used: as for a photo that failed in a batch
+        print(f"pixelguard: error: {error}", file=sys.stderr)
+        return 1
     except PixelGuardError as error:
         print(f"pixelguard: error: {error}", file=sys.stderr)
         return 2

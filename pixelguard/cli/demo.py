@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image
 
 from pixelguard.cli.protect import add_settings_arguments, protect_with_progress, settings_from
-from pixelguard.protect import Job
+from pixelguard.batch import Job
 
 DEFAULT_FOLDER = "pixelguard-demo"
 

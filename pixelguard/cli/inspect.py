@@ -13,6 +13,7 @@ import sys
 import torch
 
 from pixelguard import imageio
+from pixelguard.cli.common import add_max_pixels_argument
 from pixelguard.cli.models import add_model_options, model_from_args
 from pixelguard.devices import DEVICE_CHOICES, resolve_device
 from pixelguard.errors import InputError, PixelGuardError
@@ -35,12 +36,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="mark the predictions semantically related to the top one (ImageNet and Places365 models)")
     parser.add_argument("--tags", action="store_true",
                         help="show the K ranked tags a tagger would give, with scores, as names --hide accepts")
+    add_max_pixels_argument(parser)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     if args.top < 1:
         raise PixelGuardError(f"--top must be at least 1, got {args.top}")
+    imageio.max_pixels_limit(args.max_pixels)
     device = resolve_device(args.device)
     model = model_from_args(args, device)
     relation = relation_for(model) if args.related else None
@@ -48,9 +51,11 @@ def run(args: argparse.Namespace) -> int:
     failed = False
     for path in args.images:
         try:
-            image = imageio.rgb_to_tensor(imageio.load_image(path).rgb).to(device)
+            source = imageio.load_image(path, args.max_pixels)
+            imageio.check_processable(source)
+            image = imageio.rgb_to_tensor(source.rgb).to(device)
         except InputError as error:
-            print(f"pixelguard: error: {error}", file=sys.stderr)
+            print(f"pixelguard: error: {error}", file=sys.stderr)  # the message names the file
             failed = True
             records.append({"input": path, "error": str(error)})
             continue

@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from tqdm import tqdm
 
 from pixelguard.attacks.conditions import CONDITION_NAMES
+from pixelguard.attacks.loop import AttackCancelled
+from pixelguard.batch import Job, plan_jobs, protect_batch
+from pixelguard.cli.common import add_max_pixels_argument
 from pixelguard.cli.models import add_model_options, model_from_args
 from pixelguard.devices import resolve_device
 from pixelguard.errors import PixelGuardError
+from pixelguard import imageio
 from pixelguard.imageio import METADATA_POLICIES, OUTPUT_FORMATS
 from pixelguard.attacks import METHODS
-from pixelguard.protect import (BUDGETS, PRESETS, VIEW_MODES, ProtectionRecord, Protector, ProtectSettings, plan_jobs,
-                                preset_settings, protect_batch)
+from pixelguard.protect import (BUDGETS, PRESETS, VIEW_MODES, ProtectionRecord, Protector, ProtectSettings,
+                                preset_settings)
 from pixelguard.report import check_report_path, write_report
-from pixelguard.tagging import tag_indices
 from pixelguard.transfer import ENSEMBLE_PRESETS, LOSSES, is_ensemble_spec, load_models, transfer_preset
 
 DEFAULTS = ProtectSettings()
@@ -122,19 +127,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--report", metavar="FILE", help="write a report (.json or .csv), updated after each photo")
     existing = parser.add_mutually_exclusive_group()
     existing.add_argument("--overwrite", action="store_true", help="replace existing outputs")
-    existing.add_argument("--skip-existing", action="store_true", help="skip photos already protected (resume a batch)")
+    existing.add_argument("--skip-existing", action="store_true",
+                          help="resume a batch: skip photos an earlier run into OUTDIR protected (its manifest "
+                               "says so and the file is unchanged)")
+    parser.add_argument("--keep-failed", action="store_true",
+                        help="also write photos that could not be protected, as NAME.NOT-PROTECTED.ext "
+                             "(default: they are not written)")
+    add_max_pixels_argument(parser)
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(run=run)
 
 
 def summary_line(record: ProtectionRecord) -> str:
+    """One line per photo, then its notes (format conversions, renames) indented below."""
     name = Path(record.input).name
     if record.status == "error":
-        return f"{name}: error: {record.error}"
-    if record.status == "skipped":
-        return f"{name}: {record.verdict}"
-    return (f"{name}: {record.verdict} (SSIM {record.ssim:.4f}, mean dE00 {record.delta_e_mean:.2f}, "
-            f"{record.iterations} iterations, {record.seconds:.1f} s)")
+        # Errors about a file name it first; the line already starts with the name.
+        error = record.error.removeprefix(f"{record.input}: ")
+        line = f"{name}: error: {error}"
+    elif record.resumed:
+        line = f"{name}: {record.verdict}"
+    else:
+        saved = f"saved as {record.output}" if record.output else "not written"
+        line = (f"{name}: {record.verdict} (SSIM {record.ssim:.4f}, mean dE00 {record.delta_e_mean:.2f}, "
+                f"{record.iterations} iterations, {record.seconds:.1f} s; {saved})")
+    return "\n".join([line, *(f"    note: {note}" for note in record.notes)])
 
 
 def before_after_table(record: ProtectionRecord) -> str:
@@ -166,19 +183,49 @@ def run(args: argparse.Namespace) -> int:
     settings.validate()
     if args.report:
         check_report_path(args.report)
+    imageio.max_pixels_limit(args.max_pixels)  # a bad limit fails now, not once per photo
     jobs = plan_jobs(args.inputs, args.output, recursive=args.recursive, fmt=settings.format)
     if not jobs:
         raise PixelGuardError("no photos found in the given inputs")
     return protect_with_progress(jobs, settings, args)
 
 
-def protect_with_progress(jobs, settings: ProtectSettings, args: argparse.Namespace) -> int:
+class StopOnInterrupt:
+    """Ctrl+C finishes the photo being written, then stops the batch; a second one stops at once.
+
+    Stopping between steps keeps the files, the manifest and the report in agreement.
+    """
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+
+    def __enter__(self) -> "StopOnInterrupt":
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._interrupt)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+    def _interrupt(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        tqdm.write("pixelguard: stopping; the photo being written is finished first (Ctrl+C again: now)",
+                   file=sys.stderr)
+
+    def __call__(self) -> bool:
+        return self.requested
+
+
+def protect_with_progress(jobs: list[Job], settings: ProtectSettings, args: argparse.Namespace) -> int:
     quiet = getattr(args, "quiet", False)
     settings.validate()
     device = resolve_device(settings.device)
     model = load_models(settings.model, device) if is_ensemble_spec(settings.model) else model_from_args(args, device)
     protector = Protector(settings, model=model)
-    tag_indices(protector.labels, settings.hide)  # a misspelt tag fails once, before any photo
     records: list[dict] = []
     # disable=None: bars only on a terminal, so logs and pipes get clean lines.
     batch_bar = tqdm(total=len(jobs), unit="photo", desc="photos", disable=True if quiet or len(jobs) == 1 else None,
@@ -196,29 +243,43 @@ def protect_with_progress(jobs, settings: ProtectSettings, args: argparse.Namesp
         photo_bar.refresh()
 
     interrupted = False
-    try:
-        for record in protect_batch(
-            jobs, protector, overwrite=getattr(args, "overwrite", False),
-            skip_existing=getattr(args, "skip_existing", False),
-            on_start=on_start, on_iteration=on_iteration,
-        ):
-            records.append(record.to_dict())
-            photo_bar.clear()
-            tqdm.write(summary_line(record), file=sys.stderr if record.status == "error" else sys.stdout)
-            if len(jobs) == 1 and record.before:
-                tqdm.write(before_after_table(record), file=sys.stdout)
-            batch_bar.update(1)
-            if getattr(args, "report", None):
-                write_report(records, args.report)
-    except KeyboardInterrupt:
-        interrupted = True
-    finally:
-        photo_bar.close()
-        batch_bar.close()
-    counts = {status: sum(r["status"] == status for r in records)
-              for status in ("protected", "failed", "error", "skipped")}
-    print(", ".join(f"{n} {status}" for status, n in counts.items() if n) or "nothing done")
+    with StopOnInterrupt() as stop:
+        try:
+            for record in protect_batch(
+                jobs, protector, overwrite=getattr(args, "overwrite", False),
+                skip_existing=getattr(args, "skip_existing", False), keep_failed=getattr(args, "keep_failed", False),
+                max_pixels=getattr(args, "max_pixels", None), out_dir=args.output,
+                on_start=on_start, on_iteration=on_iteration, should_stop=stop,
+            ):
+                records.append(record.to_dict())
+                photo_bar.clear()
+                tqdm.write(summary_line(record), file=sys.stderr if record.status == "error" else sys.stdout)
+                if len(jobs) == 1 and record.before and not record.resumed:
+                    tqdm.write(before_after_table(record), file=sys.stdout)
+                batch_bar.update(1)
+                if getattr(args, "report", None):
+                    write_report(records, args.report)
+        except (KeyboardInterrupt, AttackCancelled):
+            interrupted = True
+        finally:
+            photo_bar.close()
+            batch_bar.close()
+        interrupted = interrupted or (stop.requested and len(records) < len(jobs))
+    print(count_line(records))
     if interrupted:
-        print(f"pixelguard: interrupted; {len(records)} finished photo(s) kept in {args.output}", file=sys.stderr)
+        print(f"pixelguard: stopped after {len(records)} of {len(jobs)} photo(s); {args.output} holds "
+              f"{sum(r['status'] == 'protected' for r in records)} protected copies from this batch; "
+              "run again with --skip-existing to go on", file=sys.stderr)
         return 130
-    return 0 if counts["failed"] == counts["error"] == 0 else 1
+    return 0 if all(r["status"] == "protected" for r in records) else 1
+
+
+def count_line(records: list[dict]) -> str:
+    """'3 protected (1 in an earlier run), 1 failed': the batch's outcome, as on disk."""
+    parts = []
+    for status in ("protected", "failed", "error"):
+        count = sum(r["status"] == status for r in records)
+        if count:
+            resumed = sum(r["status"] == status and r.get("resumed", False) for r in records)
+            parts.append(f"{count} {status}" + (f" ({resumed} in an earlier run)" if resumed else ""))
+    return ", ".join(parts) or "nothing done"

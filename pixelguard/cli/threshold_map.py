@@ -2,8 +2,8 @@
 
 Writes the colour-variance threshold map of an image as a viridis heat map PNG of the same pixel
 size (dark: flat, the perturbation budget is small; bright: busy, it is large), and optionally
-the exact float32 map (values in [0,1]) as a NumPy .npy file. Outputs are written atomically and
-never over the input.
+the exact float32 map (values in [0,1]) as a NumPy .npy file. Outputs are written atomically,
+never over the input, and over an existing file only with --overwrite.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from PIL import Image
 
 from pixelguard import imageio
 from pixelguard.atomic import write_atomically
+from pixelguard.cli.common import add_max_pixels_argument
 from pixelguard.devices import DEVICE_CHOICES, resolve_device
 from pixelguard.errors import PixelGuardError
 from pixelguard.threshold import colour_variance_map, heat_map_image
@@ -38,6 +39,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--window", type=int, default=5, help="odd neighbourhood size, at least 3 (default: 5)")
     parser.add_argument("--sigma", type=float, default=1.0, help="Gaussian weight's sigma in pixels (default: 1.0)")
     parser.add_argument("--device", default="auto", help=f"one of {', '.join(DEVICE_CHOICES)} (default: auto)")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    add_max_pixels_argument(parser)
     parser.set_defaults(run=run)
 
 
@@ -49,11 +52,11 @@ def run(args: argparse.Namespace) -> int:
     if raw_output is not None and _same_path(raw_output, output):
         raise PixelGuardError("--raw and -o name the same file")
     for destination in filter(None, (output, raw_output)):
-        if _same_path(destination, Path(args.image)):
-            raise imageio.OutputError(f"{destination}: refusing to write over the input file")
+        imageio.check_destination(destination, Path(args.image), args.overwrite)
     device = resolve_device(args.device)
 
-    photo = imageio.load_image(args.image)
+    photo = imageio.load_image(args.image, args.max_pixels)
+    imageio.check_processable(photo)
     cv_map = colour_variance_map(imageio.rgb_to_tensor(photo.rgb).to(device), args.window, args.sigma)
 
     _write(output, _png_bytes(heat_map_image(cv_map)))

@@ -36,4 +36,4 @@ def main(argv: list[str] | None = None) -> int:
         return launch(args.paths, qt_arguments)
     except PixelGuardError as error:
         print(f"pixelguard-gui: error: {error}", file=sys.stderr)
-        return 2
+        return 1 if isinstance(error, InputError) else 2

@@ -188,10 +188,10 @@ class PhotoQueueModel(QAbstractListModel):
     def set_record(self, row: int, record: ProtectionRecord) -> None:
         item = self.items[row]
         item.record = record
-        if record.status == "protected":
-            self.set_status(row, Status.PROTECTED)
-        elif record.status == "skipped":
+        if record.resumed:
             self.set_status(row, Status.ALREADY_PROTECTED)
+        elif record.status == "protected":
+            self.set_status(row, Status.PROTECTED)
         elif record.status == "failed":
             self.set_status(row, Status.NOT_PROTECTED, record.verdict.removeprefix("Not protected: "))
         else:

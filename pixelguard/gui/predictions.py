@@ -212,12 +212,6 @@ class PredictionsPanel(QWidget):
             self.after.set_predictions([], placeholder="No protected file was written.")
             self._clear_figures()
             return
-        if record.status == "skipped":
-            self._set_verdict(f"Already protected: {record.output} exists and was kept. Tick “Replace existing "
-                              "protected copies” in the settings to protect it again.", "neutral")
-            self.after.set_predictions([], placeholder="Not measured in this run.")
-            self._clear_figures()
-            return
         self._set_verdict(record.verdict, "good" if record.success else "bad")
         self.before.set_predictions(record.before, record.label, REMOVED)
         self.after.set_predictions(record.after, record.label, STILL_THERE)
@@ -250,7 +244,8 @@ def describe_panel(record: ProtectionRecord) -> str:
 def describe_extras(record: ProtectionRecord) -> str:
     """Method and robustness details of a record, and its notes, in one short paragraph."""
     extra = record.extra
-    parts = [f"Saved as {record.output}"]
+    parts = [f"Saved as {record.output}" if record.output else
+             "Not written: an unprotected copy is never saved under the photo's name"]
     if extra.get("target"):
         parts.append(f"target label: {extra['target']}")
     if extra.get("related_in_topk") is not None:

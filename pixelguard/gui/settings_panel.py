@@ -378,7 +378,8 @@ class SettingsPanel(QWidget):
                                     {name: text[1] for name, text in METADATA_TEXT.items()})
         self.metadata.setToolTip("What the protected copies keep of the photo's metadata.")
         self.overwrite = QCheckBox("Replace existing protected copies")
-        self.overwrite.setToolTip("Off: photos whose protected copy already exists are skipped (resume a batch).")
+        self.overwrite.setToolTip("Off: photos an earlier run protected into this folder (the copy unchanged since) are "
+                                  "skipped, so a batch resumes.")
         self.overwrite.toggled.connect(self.output_changed)
         self.device = self._combo({name: DEVICE_TEXT.get(name, name) for name in DEVICE_CHOICES})
         self.device.setToolTip("Where the computing happens. Automatic uses a GPU when there is one.")

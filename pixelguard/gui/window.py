@@ -22,7 +22,8 @@ from pixelguard.gui.workers import (
     BackgroundCall, BatchProgress, DownloadWorker, ModelCache, PreviewRequest, PreviewWorker, ProtectWorker, describe_seconds,
 )
 from pixelguard.models import list_models
-from pixelguard.protect import Job, ProtectionRecord
+from pixelguard.batch import Job, Manifest, check_output_folder, give_distinct_names
+from pixelguard.protect import ProtectionRecord
 from pixelguard.report import write_report
 
 LICENCE = "Apache-2.0"
@@ -317,11 +318,12 @@ class MainWindow(QMainWindow):
         """Mark photos whose protected copy is already in the output folder (and unmark the rest)."""
         if self.protect_thread is not None:
             return
+        manifest = Manifest(self.settings_panel.output_folder())
         for row, item in enumerate(self.photos.items):
             if item.status in (Status.WAITING, Status.ALREADY_PROTECTED) and item.record is None:
                 output = self.output_for(item)
-                exists = output.exists() and output.resolve() != item.path.resolve()
-                self.photos.set_status(row, Status.ALREADY_PROTECTED if exists else Status.WAITING)
+                protected = output.resolve() != item.path.resolve() and manifest.lists_as_protected(output)
+                self.photos.set_status(row, Status.ALREADY_PROTECTED if protected else Status.WAITING)
         self._update_queue_title()
 
     def open_files(self) -> None:
@@ -441,7 +443,7 @@ class MainWindow(QMainWindow):
             self.predictions.show_nothing()
             return
         self.setWindowTitle(f"{item.path.name} — PixelGuard")
-        if item.record is not None and item.record.status != "skipped":
+        if item.record is not None:
             self.predictions.show_record(item.record)
         else:
             self._show_preview_verdict(item)
@@ -486,7 +488,7 @@ class MainWindow(QMainWindow):
             options.set_tags(tags)
         if item.before is None and before:
             item.before = before
-        if item.record is None or item.record.status == "skipped":
+        if item.record is None:
             self._show_preview_verdict(item)
 
     def _show_preview_verdict(self, item: PhotoItem) -> None:
@@ -524,17 +526,24 @@ class MainWindow(QMainWindow):
         except PixelGuardError as error:
             QMessageBox.warning(self, "Cannot Protect", str(error))
             return
-        jobs = [(row, Job(self.photos.item(row).path, self.output_for(self.photos.item(row)))) for row in rows]
-        if any(job.output.resolve() == job.input.resolve() for _, job in jobs):
+        jobs = [Job(self.photos.item(row).path, self.output_for(self.photos.item(row))) for row in rows]
+        if any(job.output.resolve() == job.input.resolve() for job in jobs):
             QMessageBox.warning(self, "Cannot Protect", "The output folder is where the photos are: the protected "
                                 "copies would replace the originals. Choose another output folder.")
             return
+        try:
+            check_output_folder(self.settings_panel.output_folder())
+        except PixelGuardError as error:
+            QMessageBox.warning(self, "Cannot Protect", str(error))
+            return
+        jobs = list(zip(rows, give_distinct_names(jobs)))
         self.settings_panel.save(self.store)
         for row in rows:
             self.photos.set_status(row, Status.QUEUED)
         self.batch = BatchProgress(len(jobs))
-        self.batch_counts = {"protected": 0, "failed": 0, "error": 0, "skipped": 0}
-        worker = ProtectWorker(jobs, settings, self.models, overwrite=self.settings_panel.overwrite.isChecked())
+        self.batch_counts = {"protected": 0, "failed": 0, "error": 0, "earlier": 0}
+        worker = ProtectWorker(jobs, settings, self.models, self.settings_panel.output_folder(),
+                               overwrite=self.settings_panel.overwrite.isChecked())
         worker.status.connect(self.statusBar().showMessage)
         worker.download_progress.connect(self._download_progress)
         worker.photo_started.connect(self._photo_started)
@@ -582,7 +591,8 @@ class MainWindow(QMainWindow):
     def _photo_finished(self, row: int, record: ProtectionRecord) -> None:
         self.photos.set_record(row, record)
         self.batch.finish_photo()
-        self.batch_counts[record.status] = self.batch_counts.get(record.status, 0) + 1
+        outcome = "earlier" if record.resumed else record.status
+        self.batch_counts[outcome] = self.batch_counts.get(outcome, 0) + 1
         self.running_row = None
         self._show_progress()
         self._update_queue_title()
@@ -712,4 +722,4 @@ class MainWindow(QMainWindow):
 
 PREVIEW_STATES = {Status.RUNNING: "Protecting now.", Status.QUEUED: "Queued for protection.",
                   Status.ALREADY_PROTECTED: "A protected copy already exists."}
-WORDS = {"protected": "protected", "failed": "not protected", "error": "failed", "skipped": "already protected"}
+WORDS = {"protected": "protected", "failed": "not protected", "error": "failed", "earlier": "already protected"}

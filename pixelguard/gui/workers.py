@@ -26,9 +26,8 @@ from pixelguard.errors import PixelGuardError
 from pixelguard.models import DownloadCancelled, download_model
 from pixelguard.models.datapacks import download_datapack
 from pixelguard.preview import amplified_difference, threshold_heat_map
-from pixelguard.protect import (
-    Job, Protector, ProtectSettings, data_packs_to_download, models_to_download, protect_batch, top_k,
-)
+from pixelguard.batch import Job, protect_batch
+from pixelguard.protect import Protector, ProtectSettings, data_packs_to_download, models_to_download, top_k
 from pixelguard.tagging import ranked_tags
 from pixelguard.transfer import load_models
 
@@ -189,9 +188,10 @@ class ProtectWorker(CancellableWorker):
     photo_finished = Signal(int, object)  # queue row, ProtectionRecord
 
     def __init__(self, jobs: list[tuple[int, Job]], settings: ProtectSettings, models: ModelCache,
-                 overwrite: bool = False):
+                 out_dir: Path, overwrite: bool = False):
         super().__init__()
         self.jobs = jobs
+        self.out_dir = out_dir
         self.settings = replace(settings)
         self.models = models
         self.overwrite = overwrite
@@ -204,7 +204,7 @@ class ProtectWorker(CancellableWorker):
         rows = [row for row, _ in self.jobs]
         records = protect_batch(
             [job for _, job in self.jobs], protector,
-            overwrite=self.overwrite, skip_existing=not self.overwrite,
+            overwrite=self.overwrite, skip_existing=not self.overwrite, out_dir=self.out_dir,
             on_start=lambda index, job: self.photo_started.emit(rows[index]),
             on_iteration=self.iteration.emit, should_stop=self._stop.is_set,
         )
@@ -271,7 +271,8 @@ class PreviewWorker(QObject):
     def _preview(self, request: PreviewRequest) -> None:
         if not self._current(request):
             return
-        rgb = imageio.load_image(request.path).rgb
+        source = imageio.load_image(request.path)
+        rgb = source.rgb
         self.original_ready.emit(request.generation, qimage_from_rgb(rgb))
         if request.output is not None and request.output.exists() and self._current(request):
             protected = imageio.load_image(request.output).rgb
@@ -281,6 +282,7 @@ class PreviewWorker(QObject):
                                           qimage_from_rgb(change), factor)
         settings = request.settings
         if self._current(request) and (request.predictions or request.tags):
+            imageio.check_processable(source)
             self._predict(request, rgb)
         if self._current(request):
             heat_map = threshold_heat_map(rgb, settings.window, settings.sigma)

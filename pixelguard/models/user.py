@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from pixelguard.errors import InputError, PixelGuardError
+from pixelguard.errors import PixelGuardError
 from pixelguard.models.classifier import Classifier
 from pixelguard.models.efficientnet_lite import VARIANTS
 from pixelguard.models.networks import build_network, load_weights, read_state_dict
@@ -42,10 +42,10 @@ def read_labels_file(path: Path) -> list[str]:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
-        raise InputError(f"cannot read labels file {path}: {error}") from None
+        raise PixelGuardError(f"cannot read labels file {path}: {error}") from None
     labels = [line.strip() for line in text.splitlines() if line.strip()]
     if not labels:
-        raise InputError(f"labels file {path} is empty")
+        raise PixelGuardError(f"labels file {path} is empty")
     return labels
 
 
@@ -53,7 +53,7 @@ def _preprocessing_for(choice: str | None, architecture: str | None) -> Preproce
     if choice is None:
         choice = "efficientnet-lite" if architecture in VARIANTS else "imagenet"
     if choice not in PREPROCESSING_CHOICES:
-        raise InputError(f"unknown preprocessing '{choice}'; choose one of: {', '.join(PREPROCESSING_CHOICES)}")
+        raise PixelGuardError(f"unknown preprocessing '{choice}'; choose one of: {', '.join(PREPROCESSING_CHOICES)}")
     if choice == "efficientnet-lite" and architecture in VARIANTS:
         return tensorflow_lite_preprocessing(VARIANTS[architecture].image_size)
     return PREPROCESSING_CHOICES[choice]
@@ -65,7 +65,7 @@ def _classes_in_state_dict(state: dict[str, torch.Tensor], architecture: str) ->
     final_name = [name for name, module in probe.named_modules() if isinstance(module, nn.Linear)][-1]
     weight = state.get(f"{final_name}.weight")
     if weight is None or weight.dim() != 2:
-        raise InputError(f"the weights file has no '{final_name}.weight'; is it really a {architecture}?")
+        raise PixelGuardError(f"the weights file has no '{final_name}.weight'; is it really a {architecture}?")
     return int(weight.shape[0])
 
 
@@ -84,35 +84,35 @@ def load_user_model(
     """
     path = Path(path).expanduser()
     if not path.is_file():
-        raise InputError(f"model file {path} does not exist")
+        raise PixelGuardError(f"model file {path} does not exist")
     settings = _preprocessing_for(preprocessing, architecture)
     label_names = read_labels_file(Path(labels)) if labels is not None else None
     if is_torchscript(path):
         if architecture is not None:
-            raise InputError(f"{path} is a TorchScript model, which carries its own architecture; drop --arch")
+            raise PixelGuardError(f"{path} is a TorchScript model, which carries its own architecture; drop --arch")
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", FutureWarning)  # torch marks TorchScript deprecated; it still loads
                 network = torch.jit.load(str(path), map_location="cpu")
         except RuntimeError as error:
-            raise InputError(f"cannot load TorchScript model {path}: {str(error).strip().splitlines()[0]}") from None
+            raise PixelGuardError(f"cannot load TorchScript model {path}: {str(error).strip().splitlines()[0]}") from None
         num_classes = _probe_classes(network, settings, path)
     else:
-        state = read_state_dict(path, strip_prefix="module.", error=InputError)
+        state = read_state_dict(path, strip_prefix="module.", error=PixelGuardError)
         if architecture is None:
-            raise InputError(
+            raise PixelGuardError(
                 f"{path} holds weights only; name its architecture with --arch (e.g. resnet50, efficientnet-lite0)"
             )
         try:
             num_classes = _classes_in_state_dict(state, architecture)
             network = build_network(architecture, num_classes)
         except PixelGuardError as error:
-            raise InputError(str(error)) from None
-        load_weights(network, state, str(path), error=InputError)
+            raise PixelGuardError(str(error)) from None
+        load_weights(network, state, str(path), error=PixelGuardError)
     if label_names is None:
         label_names = [f"class {index}" for index in range(num_classes)]
     if len(label_names) != num_classes:
-        raise InputError(f"{labels} has {len(label_names)} labels but the model has {num_classes} outputs")
+        raise PixelGuardError(f"{labels} has {len(label_names)} labels but the model has {num_classes} outputs")
     return Classifier(network, label_names, settings, name=path.name)
 
 
@@ -125,7 +125,7 @@ def _probe_classes(network: nn.Module, settings: Preprocessing | None, path: Pat
             output = probe(torch.full((1, 3, size, size), 0.5))
     except Exception as error:  # a foreign model can fail in any way; report it in one line
         first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise InputError(f"model {path} does not run on a (1,3,{size},{size}) image: {first_line}") from None
+        raise PixelGuardError(f"model {path} does not run on a (1,3,{size},{size}) image: {first_line}") from None
     if not isinstance(output, torch.Tensor) or output.dim() != 2 or output.shape[0] != 1:
-        raise InputError(f"model {path} must return logits of shape (B, C)")
+        raise PixelGuardError(f"model {path} must return logits of shape (B, C)")
     return int(output.shape[1])

@@ -78,21 +78,24 @@ def test_cancel_keeps_finished_photos_and_the_window_responds(window, qtbot, sma
     window.protect_worker.photo_finished.connect(cancel_after_first)
     qtbot.waitUntil(lambda: window.protect_thread is None, timeout=TIMEOUT_MS)
 
-    # Whether a photo is protected is the panel's verdict; either way its file is finished.
+    # Whether a photo is protected is the panel's verdict; only a protected one is written.
     assert len(finished) == 1 and finished[0].status in ("protected", "failed")
-    assert Path(finished[0].output).exists()
+    protected_first = finished[0].status == "protected"
     assert statuses(window).count(Status.PROTECTED) + statuses(window).count(Status.NOT_PROTECTED) == 1
     assert statuses(window).count(Status.WAITING) == 2
-    written = sorted(path.name for path in (tmp_path / "protected").iterdir())
-    assert written == [Path(finished[0].output).name]
+    written = sorted(path.name for path in (tmp_path / "protected").iterdir() if not path.name.startswith("."))
+    assert written == ([Path(finished[0].output).name] if protected_first else [])
     assert window.statusBar().currentMessage().startswith("Cancelled.")
-    # Still responsive: the others can be protected now; the finished one is kept, not redone.
+    # Still responsive: the others can be protected now; a protected one is kept, not redone.
     assert window.protect_all_action.isEnabled() and not window.cancel_action.isEnabled()
     window.protect_all()
     qtbot.waitUntil(lambda: window.protect_thread is None, timeout=TIMEOUT_MS)
-    assert statuses(window).count(Status.ALREADY_PROTECTED) == 1
-    assert statuses(window).count(Status.PROTECTED) + statuses(window).count(Status.NOT_PROTECTED) == 2
-    assert len(list((tmp_path / "protected").iterdir())) == 3
+    assert statuses(window).count(Status.ALREADY_PROTECTED) == int(protected_first)
+    assert statuses(window).count(Status.PROTECTED) + statuses(window).count(Status.NOT_PROTECTED) == \
+        3 - int(protected_first)
+    records = [item.record for item in window.photos.items]
+    visible = sorted(path.name for path in (tmp_path / "protected").iterdir() if not path.name.startswith("."))
+    assert visible == sorted(Path(record.output).name for record in records if record.status == "protected")
 
 
 def test_closing_while_protecting_cancels_and_waits(qtbot, settings_store, small_photos, tmp_path):

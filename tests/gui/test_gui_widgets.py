@@ -18,6 +18,7 @@ from pixelguard.gui.predictions import PredictionsPanel
 from pixelguard.gui.settings_panel import METHOD_OPTIONS, PRESETS, SettingsPanel
 from pixelguard.gui.viewer import ImageCanvas, Mode, ViewState
 from pixelguard.gui.workers import BatchProgress, describe_seconds
+from pixelguard.batch import Job, Manifest
 from pixelguard.protect import ProtectionRecord, ProtectSettings
 
 
@@ -157,7 +158,7 @@ def test_queue_reads_thumbnails_off_the_gui_thread_and_reports_bad_files(qtbot, 
      Status.NOT_PROTECTED, "Not protected: 'tabby' still in the top 5"),
     (ProtectionRecord(input="a.png", status="error", error="a.png: damaged file"),
      Status.FAILED, "Failed: a.png: damaged file"),
-    (ProtectionRecord(input="a.png", status="skipped", verdict="skipped: output already exists"),
+    (ProtectionRecord(input="a.png", resumed=True, verdict="Protected: ... (in an earlier run)"),
      Status.ALREADY_PROTECTED, "Already protected"),
 ])
 def test_queue_status_follows_the_record(record, status, text, tmp_path):
@@ -304,6 +305,11 @@ def test_existing_outputs_show_as_already_protected(window, tmp_path):
     (tmp_path / "protected").mkdir()
     Image.new("RGB", (32, 24), "teal").save(tmp_path / "protected" / "a.png")
     window.settings_panel.output_changed.emit()
+    assert window.photos.item(0).status is Status.WAITING  # a file of that name is not a protection
+    job = Job(photo, tmp_path / "protected" / "a.png")
+    record = ProtectionRecord(input=str(photo), output=str(job.output), status="protected", verdict="Protected")
+    Manifest(tmp_path / "protected").remember(job, record, window.settings_panel.settings())
+    window.settings_panel.output_changed.emit()
     assert window.photos.item(0).status is Status.ALREADY_PROTECTED
 
 
@@ -402,7 +408,7 @@ def test_gui_command_reports_bad_input_without_a_traceback(tmp_path):
         result = subprocess.run([sys.executable, "-c", f"import sys, runpy; sys.argv = ['x', '{tmp_path}/nope.jpg'];"
                                  f"from {command[0]} import main; raise SystemExit(main({command[1:] + [str(tmp_path / 'nope.jpg')]!r}))"],
                                 capture_output=True, text=True, timeout=60)
-        assert result.returncode == 2
+        assert result.returncode == 1  # as for any photo that cannot be used
         assert "nope.jpg: no such file or folder" in result.stderr
         assert "Traceback" not in result.stderr
 
