@@ -277,7 +277,7 @@ def test_conversion_notes_and_errors_reach_the_terminal_once(tmp_path):
     assert "\n    note: 16-bit image converted" in summary_line(record)
     error = ProtectionRecord(input=str(tmp_path / "bad.jpg"), status="error",
                              error=f"{tmp_path / 'bad.jpg'}: damaged or unreadable image file")
-    assert summary_line(error) == "bad.jpg: error: damaged or unreadable image file"
+    assert summary_line(error) == f"{tmp_path / 'bad.jpg'}: error: damaged or unreadable image file"
 
 
 def test_the_same_bad_file_exits_1_from_every_command(tmp_path, capsys):

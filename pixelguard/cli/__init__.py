@@ -8,36 +8,31 @@ import os
 import sys
 
 from pixelguard import __version__
+from pixelguard.cli.commands import COMMANDS
 from pixelguard.errors import InputError, PixelGuardError
 
-# Sub-command name -> module under pixelguard.cli that defines register(subparsers) and run(args).
-SUBCOMMANDS = {
-    "protect": "protect",
-    "demo": "demo",
-    "gui": "gui",
-    "models": "models",
-    "inspect": "inspect",
-    "threshold-map": "threshold_map",
-    "evaluate": "evaluate",
-    "doctor": "doctor",
-}
 
-
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; only the sub-command named in `argv` is built in full (its module imported),
+    the others are listed by name and help, so --help and --version stay instant."""
     parser = argparse.ArgumentParser(
         prog="pixelguard",
         description="Protect photos from automatic image classifiers with invisible perturbations.",
     )
     parser.add_argument("--version", action="version", version=f"pixelguard {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module_name in SUBCOMMANDS.values():
-        module = importlib.import_module(f"pixelguard.cli.{module_name}")
-        module.register(subparsers)
+    chosen = next((argument for argument in (argv or []) if not argument.startswith("-")), None)
+    for name, (module_name, summary) in COMMANDS.items():
+        if name == chosen or argv is None:
+            importlib.import_module(f"pixelguard.cli.{module_name}").register(subparsers)
+        else:
+            subparsers.add_parser(name, help=summary)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     if not getattr(args, "run", None):
         parser.print_help()

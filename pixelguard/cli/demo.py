@@ -8,8 +8,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from pixelguard.cli.commands import add_command_parser
 from pixelguard.cli.protect import add_settings_arguments, protect_with_progress, settings_from
 from pixelguard.batch import Job
+from pixelguard.protect import failed_output_path
 
 DEFAULT_FOLDER = "pixelguard-demo"
 
@@ -22,8 +24,8 @@ def sample_photo() -> np.ndarray:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "demo", help="protect a sample photo and show predictions before and after",
+    parser = add_command_parser(
+        subparsers, "demo",
         description="Protect scikit-image's sample photo of a cat with the default offline model, "
                     "then print what the classifier sees before and after, where it was checked, and the image "
                     "quality. Exits 0 when the demonstration ran, whatever its verdict.",
@@ -32,7 +34,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="folder for the sample and its protected copy (default: ./%(default)s)")
     add_settings_arguments(parser)
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
-    parser.set_defaults(run=run, overwrite=True, skip_existing=False, report=None)
+    # keep_failed: the demonstration shows the change even when the cat is not protected.
+    parser.set_defaults(run=run, overwrite=True, skip_existing=False, keep_failed=True, report=None, max_pixels=None)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -48,8 +51,9 @@ def run(args: argparse.Namespace) -> int:
     if status == 0:
         print(f"protected: {job.output}")
         return 0
-    if job.output.exists():
-        print(f"written, NOT protected (compare it to see the change): {job.output}")
+    unprotected = failed_output_path(job.output)
+    if unprotected.exists():
+        print(f"written, NOT protected (compare it to see the change): {unprotected}")
     # A demonstration that ran has done its job; the verdict above is the finding.
     print("A cat is a hard case: every domestic-cat label (tabby, tiger cat, Egyptian cat...) must leave the top 5. "
           "`pixelguard demo --preset strong` tries harder (two models, a larger budget, about a minute); "

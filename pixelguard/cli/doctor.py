@@ -6,10 +6,12 @@ import argparse
 import platform
 import sys
 
+from pixelguard.cli.commands import add_command_parser
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "doctor", help="show versions, devices, cache folder and models (changes nothing)",
+    parser = add_command_parser(
+        subparsers, "doctor",
         description="Print what this PixelGuard installation has: versions, compute devices, the "
                     "cache folder and which models are available. Reads only; writes nothing.",
     )

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from pixelguard.cli.commands import add_command_parser
 from pixelguard.devices import DEVICE_CHOICES, resolve_device
 from pixelguard.errors import PixelGuardError
 from pixelguard.evaluate import evaluate_model, pair_files, upload_transforms
@@ -13,9 +14,8 @@ from pixelguard.models import load_model
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "evaluate",
-        help="measure how well protected photos fool other classifiers",
+    parser = add_command_parser(
+        subparsers, "evaluate",
         description="Pair originals and protected copies by relative path and report, per judge model, "
                     "top-1 / top-5 evasion and semantic mismatch, as saved and after JPEG / resizing. "
                     "Judge with models that were not used for protection.",

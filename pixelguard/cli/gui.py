@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 
+from pixelguard.cli.commands import add_command_parser
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("gui", help="open the desktop app",
-                                   description="Open the PixelGuard window, with these photos or folders queued.")
+    parser = add_command_parser(
+        subparsers, "gui",
+        description="Open the PixelGuard window, with these photos or folders queued.")
     parser.add_argument("paths", nargs="*", metavar="FILE", help="photos or folders to open")
     parser.set_defaults(run=run)
 

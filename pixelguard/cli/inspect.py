@@ -12,6 +12,7 @@ import sys
 
 import torch
 
+from pixelguard.cli.commands import add_command_parser
 from pixelguard import imageio
 from pixelguard.cli.common import add_max_pixels_argument
 from pixelguard.cli.models import add_model_options, model_from_args
@@ -22,9 +23,8 @@ from pixelguard.tagging import Tag, current_tags
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "inspect",
-        help="show a model's top predictions for images",
+    parser = add_command_parser(
+        subparsers, "inspect",
         description="Print a model's top-K labels for each image.",
     )
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files")

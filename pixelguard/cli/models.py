@@ -7,6 +7,7 @@ import sys
 
 from tqdm import tqdm
 
+from pixelguard.cli.commands import add_command_parser
 from pixelguard.cache import cache_dir
 from pixelguard.models import DEFAULT_MODEL, Classifier, download_model, list_models, load_model, model_status
 from pixelguard.models.datapacks import DATA_PACKS, download_datapack
@@ -67,9 +68,8 @@ def model_from_args(args: argparse.Namespace, device) -> Classifier:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "models",
-        help="list, download and locate models",
+    parser = add_command_parser(
+        subparsers, "models",
         description="List the models, download one, or show the cache folder.",
     )
     actions = parser.add_subparsers(dest="models_action", metavar="ACTION")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from pixelguard.cli.commands import add_command_parser
 from pixelguard.attacks.conditions import CONDITION_NAMES
 from pixelguard.attacks.loop import AttackCancelled
 from pixelguard.batch import Job, plan_jobs, protect_batch
@@ -115,10 +116,11 @@ def settings_from(args: argparse.Namespace) -> ProtectSettings:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "protect", help="protect photos or folders",
+    parser = add_command_parser(
+        subparsers, "protect",
         description="Add an invisible perturbation so the classifier no longer recognises each photo. "
-                    "Originals are never modified; protected copies keep their file names.",
+                    "Originals are never modified; protected copies keep their file names (the suffix follows "
+                    "the format written), and a photo that could not be protected is not written.",
     )
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="photos or folders")
     parser.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="folder for the protected copies")
@@ -142,9 +144,8 @@ def summary_line(record: ProtectionRecord) -> str:
     """One line per photo, then its notes (format conversions, renames) indented below."""
     name = Path(record.input).name
     if record.status == "error":
-        # Errors about a file name it first; the line already starts with the name.
-        error = record.error.removeprefix(f"{record.input}: ")
-        line = f"{name}: error: {error}"
+        # The file's path once, as given: engine errors about a file start with it too.
+        line = f"{record.input}: error: {record.error.removeprefix(f'{record.input}: ')}"
     elif record.resumed:
         line = f"{name}: {record.verdict}"
     else:

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from pixelguard.cli.commands import add_command_parser
 from pixelguard import imageio
 from pixelguard.atomic import write_atomically
 from pixelguard.cli.common import add_max_pixels_argument
@@ -25,9 +26,8 @@ from pixelguard.threshold import colour_variance_map, heat_map_image
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "threshold-map",
-        help="draw an image's colour-variance threshold map",
+    parser = add_command_parser(
+        subparsers, "threshold-map",
         description=(
             "Write the colour-variance threshold map (CIEDE2000 over each pixel's neighbourhood) "
             "as a heat map: bright where the photo is busy and may change more, dark where it is flat."
