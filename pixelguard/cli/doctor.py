@@ -33,6 +33,7 @@ def run(args: argparse.Namespace) -> int:
         ("torch", torch.__version__),
         ("torchvision", torchvision.__version__),
         ("qt", _qt_version()),
+        ("window system", _window_system()),
         ("devices", ", ".join(_devices(torch))),
         ("cache folder", f"{cache_dir()}" + (f" (from {HOME_VARIABLE})" if _env_set(HOME_VARIABLE) else "")),
     ]
@@ -62,6 +63,29 @@ def _qt_version() -> str:
     except ImportError as error:  # the CLI works without Qt; say why the GUI would not
         return f"not available ({error})"
     return f"PySide6 {PySide6.__version__}, Qt {qVersion()}"
+
+
+def _window_system() -> str:
+    """Whether Qt's platform plugin loads: the libraries first, then a real start in a child process."""
+    import os
+    import subprocess
+
+    from pixelguard.gui.platform_check import platform_problem, uses_xcb
+
+    if not uses_xcb():
+        return f"not checked (Qt platform: {os.environ.get('QT_QPA_PLATFORM') or 'the system default'})"
+    problem = platform_problem()
+    if problem:
+        return f"the app cannot start: {problem}"
+    probe = "from PySide6.QtGui import QGuiApplication; QGuiApplication([])"
+    try:
+        result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        return "the app cannot start: Qt did not start within 60 s"
+    if result.returncode != 0:
+        reason = (result.stderr.strip().splitlines() or [f"exit status {result.returncode}"])[-1]
+        return f"the app cannot start: Qt's xcb plugin failed ({reason})"
+    return "X11 (xcb): Qt's plugin loads"
 
 
 def _env_set(name: str) -> bool:

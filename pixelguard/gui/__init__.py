@@ -17,6 +17,11 @@ def launch(paths: list[str], qt_arguments: list[str] | None = None) -> int:
     missing = [path for path in paths if not Path(path).exists()]
     if missing:
         raise InputError(f"{missing[0]}: no such file or folder")
+    from pixelguard.gui.platform_check import platform_problem
+
+    problem = platform_problem()
+    if problem:
+        raise PixelGuardError(problem)
     try:
         from pixelguard.gui.application import run
     except ImportError as error:
