@@ -28,8 +28,8 @@ else:
     register_heif_opener()
     HEIC_SUPPORTED = True
 
-# Protecting needs about 0.15 GB of memory per megapixel (README "Performance"); 50 MP keeps a
-# photo within 8 GB. PIXELGUARD_MAX_PIXELS or --max-pixels changes it.
+# Protecting needs about 1 GB plus 0.1 GB per megapixel (README "Speed and memory"), so 50 MP
+# keeps one photo near 6 GB. PIXELGUARD_MAX_PIXELS or --max-pixels changes it.
 DEFAULT_MAX_PIXELS = 50_000_000
 MAX_PIXELS_VARIABLE = "PIXELGUARD_MAX_PIXELS"
 # Classifiers resize the shorter side to a few hundred pixels: a 100000x2 strip would become

@@ -10,6 +10,7 @@ import sys
 from pixelguard import __version__
 from pixelguard.cli.commands import COMMANDS
 from pixelguard.errors import InputError, PixelGuardError
+from pixelguard.threads import prepare_environment
 
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
@@ -32,6 +33,8 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    if any(argument in COMMANDS for argument in argv):
+        prepare_environment()  # before the command's module loads PyTorch
     parser = build_parser(argv)
     args = parser.parse_args(argv)
     if not getattr(args, "run", None):

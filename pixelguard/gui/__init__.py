@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from pixelguard.errors import InputError, PixelGuardError
+from pixelguard.threads import prepare_environment
 
 
 def launch(paths: list[str], qt_arguments: list[str] | None = None) -> int:
@@ -22,6 +23,7 @@ def launch(paths: list[str], qt_arguments: list[str] | None = None) -> int:
     problem = platform_problem()
     if problem:
         raise PixelGuardError(problem)
+    prepare_environment(always_passive=True)  # hours beside other programs; before PyTorch loads
     try:
         from pixelguard.gui.application import run
     except ImportError as error:
