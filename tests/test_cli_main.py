@@ -39,3 +39,18 @@ def test_each_command_builds_its_full_parser_when_named(name, capsys):
     with pytest.raises(SystemExit):
         build_parser([name, "--help"]).parse_args([name, "--help"])
     assert f"usage: pixelguard {name}" in capsys.readouterr().out
+
+
+def test_an_unexpected_error_is_one_line_unless_debugging(monkeypatch, capsys):
+    from pixelguard.cli import doctor, main
+
+    def broken(args):
+        raise RuntimeError("operator torchvision::nms does not exist")
+
+    monkeypatch.setattr(doctor, "run", broken)
+    assert main(["doctor"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "RuntimeError: operator torchvision::nms does not exist" in err
+    monkeypatch.setenv("PIXELGUARD_DEBUG", "1")
+    with pytest.raises(RuntimeError):
+        main(["doctor"])

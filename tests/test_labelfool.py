@@ -251,7 +251,8 @@ def test_labelfool_protects_a_real_photo_end_to_end(seeded_cache, small_photo, t
     photo = small_photo("cat_720p.jpg")
     report = tmp_path / "report.json"
     code = main(["protect", str(photo), "-o", str(tmp_path / "out"), "--method", "labelfool", "--format", "png",
-                 "--preset", "fast", "--device", "cpu", "--max-iter", "60", "--report", str(report), "-q"])
+                 "--preset", "fast", "--device", "cpu", "--max-iter", "60", "--report", str(report), "-q",
+                 "--keep-failed"])
     record = json.loads(report.read_text())[0]
     # The paper's attack reaches the target on its own pipeline; the held-out panel decides "protected".
     assert code == (0 if record["success"] else 1), capsys.readouterr().err
@@ -259,7 +260,7 @@ def test_labelfool_protects_a_real_photo_end_to_end(seeded_cache, small_photo, t
     protector = Protector(paper_settings(device="cpu"))
     clean = protector.logits(protector.tensor(imageio.load_image(photo).rgb))
     expected_target, expected_distance = labelfool_candidates(protector.model, clean)[0]
-    saved = protector.logits(protector.tensor(imageio.load_image(tmp_path / "out" / photo.name).rgb))
+    saved = protector.logits(protector.tensor(imageio.load_image(record["output"]).rgb))
     assert record["target"] == expected_target
     assert protector.labels[int(saved.argmax())] == expected_target
     assert record["target_distance"] == pytest.approx(expected_distance, abs=1e-5)

@@ -12,6 +12,8 @@ from pixelguard.cli.commands import COMMANDS
 from pixelguard.errors import InputError, PixelGuardError
 from pixelguard.threads import prepare_environment
 
+DEBUG_VARIABLE = "PIXELGUARD_DEBUG"
+
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     """The parser; only the sub-command named in `argv` is built in full (its module imported),
@@ -54,3 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into `head` and the like: stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except Exception as error:  # a defect or a broken installation: one line, unless debugging
+        if os.environ.get(DEBUG_VARIABLE):
+            raise
+        print(f"pixelguard: unexpected error ({type(error).__name__}: {error}); `pixelguard doctor` checks the "
+              f"installation, {DEBUG_VARIABLE}=1 shows the traceback", file=sys.stderr)
+        return 1
