@@ -42,7 +42,8 @@ else:
     from pixelguard.threads import prepare_environment
     prepare_environment()  # as the command line does before a command loads PyTorch
 from pixelguard.batch import Job, protect_batch
-from pixelguard.protect import Protector, preset_settings
+from pixelguard.protect import Protector
+from pixelguard.settings import preset_settings
 import torch
 wait = wait if os.environ.get("BUSY_TORCH_FIRST") else os.environ.get("OMP_WAIT_POLICY", "default")
 protector = Protector(preset_settings("balanced", format="png", device="cpu"))

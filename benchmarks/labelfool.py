@@ -25,7 +25,8 @@ from _common import SHARED, markdown_table, prepared_photos
 from pixelguard import imageio
 from pixelguard.models.datapacks import seed_cache_from
 from pixelguard.batch import Job, protect_batch
-from pixelguard.protect import Protector, preset_settings
+from pixelguard.protect import Protector
+from pixelguard.settings import preset_settings
 from pixelguard.semantics import relation_for
 
 RUNS = {

@@ -17,7 +17,8 @@ from _common import markdown_table, real_photos
 from pixelguard import imageio, metrics
 from pixelguard.imageio import encoder_options
 from pixelguard.batch import Job, protect_batch
-from pixelguard.protect import Protector, preset_settings
+from pixelguard.protect import Protector
+from pixelguard.settings import preset_settings
 from pixelguard.views import encode_decode
 
 

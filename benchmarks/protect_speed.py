@@ -26,7 +26,8 @@ def measure(megapixels: float, device: str, preset: str) -> dict:
     from PIL import Image
 
     from pixelguard.batch import Job, protect_batch
-    from pixelguard.protect import Protector, preset_settings
+    from pixelguard.protect import Protector
+    from pixelguard.settings import preset_settings
 
     with Image.open(PHOTOS / SOURCE_PHOTO) as photo:
         photo = photo.convert("RGB")

@@ -21,11 +21,13 @@ from _common import markdown_table, prepared_photos
 
 from pixelguard import imageio
 from pixelguard.attacks import METHODS, AttackPlan, Method, PlanContext
-from pixelguard.attacks.cvpire import ColourVarianceObjective, l1_penalty
+from pixelguard.attacks.cvpire import ColourVarianceObjective
+from pixelguard.attacks.objectives import l1_penalty
 from pixelguard.attacks.tkmia import tag_plan
 from pixelguard.measures import measure_batch
 from pixelguard.batch import Job, protect_batch
-from pixelguard.protect import Protector, preset_settings
+from pixelguard.protect import Protector
+from pixelguard.settings import preset_settings
 from pixelguard.tagging import select_tags, tag_indices
 
 

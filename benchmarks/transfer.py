@@ -21,7 +21,8 @@ from _common import SHARED, markdown_table, prepared_photos
 from pixelguard.evaluate import evaluate_model, upload_transforms
 from pixelguard.models import load_model
 from pixelguard.batch import Job, protect_batch
-from pixelguard.protect import Protector, preset_settings
+from pixelguard.protect import Protector
+from pixelguard.settings import preset_settings
 from pixelguard.transfer import transfer_preset
 
 BASE = preset_settings("fast", device="cpu", format="png")

@@ -91,7 +91,8 @@ def upload(rgb: np.ndarray) -> np.ndarray:
 
 def run_preset(preset: str, fmt: str, jpeg_gradient: str) -> dict:
     from pixelguard import imageio, metrics, perceptual, views
-    from pixelguard.protect import Protector, preset_settings
+    from pixelguard.protect import Protector
+    from pixelguard.settings import preset_settings
     from pixelguard.semantics import load_relation
 
     views.JPEG_GRADIENT = jpeg_gradient

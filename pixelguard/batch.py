@@ -21,7 +21,8 @@ from typing import Callable, Iterable, Iterator
 from pixelguard import imageio
 from pixelguard.atomic import remove_stale_temporaries, write_atomically
 from pixelguard.errors import PixelGuardError
-from pixelguard.protect import Protector, ProtectionRecord, ProtectSettings
+from pixelguard.protect import Protector, ProtectionRecord
+from pixelguard.settings import ProtectSettings
 
 MANIFEST_NAME = ".pixelguard-manifest.json"
 LOCK_NAME = ".pixelguard.lock"

@@ -17,119 +17,30 @@ import torch
 
 from pixelguard import imageio, metrics, perceptual, robust, transfer
 from pixelguard.attacks import PlanContext, get_method
-from pixelguard.attacks.cvpire import DEFAULT_L1_WEIGHT, DEFAULT_MAX_ITER, DEFAULT_STRENGTH
 from pixelguard.attacks.kaa import relational_mask
 from pixelguard.attacks.loop import AttackOutcome, Optimiser, run_attack
 from pixelguard.devices import resolve_device
 from pixelguard.errors import PixelGuardError
 from pixelguard.labels import find_label
-from pixelguard.models import DEFAULT_MODEL, datapacks, get_entry, model_status
+from pixelguard.models import datapacks, get_entry, model_status
+from pixelguard.models.ensembles import ensemble_member_names
 from pixelguard.panel import verify_on_panel
 from pixelguard.semantics import LABEL_SET_PACKS
+from pixelguard.settings import MARGIN_METHODS, ProtectSettings
 from pixelguard.tagging import tag_indices
 from pixelguard.threshold import colour_variance_map
 from pixelguard.views import Resize, encode_decode, target_size
 
 TOP_K_REPORTED = 5
-BUDGETS = ("delta-e", "rgb")
-VIEW_MODES = ("robust", "model")
 # Saving to JPEG can undo a protection that held on the float image; each further attempt
 # continues from the saved state with the real encoder in the loop.
 VERIFY_ATTEMPTS = 3
 
 
-@dataclass
-class ProtectSettings:
-    """Everything a user can choose for one protection run (CLI flags, GUI panel)."""
-
-    model: str = DEFAULT_MODEL
-    method: str = "cvpire"
-    condition: str = "semantic"
-    # The perceptual budget (pixelguard.perceptual) and robust optimisation (pixelguard.robust)
-    # by default; budget="rgb" with views="model" is Algorithm 1 as published (the Fast preset).
-    budget: str = "delta-e"  # "delta-e": per-pixel CIEDE2000 allowance; "rgb": m * cV per channel
-    max_delta_e: float = perceptual.DEFAULT_MAX_DELTA_E  # the allowance where texture masks most
-    views: str = "robust"  # "robust": many routes to the classifier each step; "model": its own only
-    verify_with: tuple[str, ...] = ()  # more models for the held-out panel
-    strength: float = round(DEFAULT_STRENGTH * 255)  # m, in 8-bit levels (budget "rgb")
-    l1: float = DEFAULT_L1_WEIGHT
-    max_iter: int = DEFAULT_MAX_ITER
-    label: str | None = None
-    format: str = "keep"
-    jpeg_quality: int = 90
-    metadata: str = "strip"
-    device: str = "auto"
-    seed: int = 0
-    window: int = 5
-    sigma: float = 1.0
-    k: int = 5  # top-k cut-off of the semantic condition and of TkMIA
-    target: str | None = None  # labelfool: the label to aim for (default: chosen automatically)
-    privacy_target: bool = False  # labelfool: only targets semantically far from the truth
-    hide: tuple[str, ...] = ()  # tkmia: the tags to hide
-    # Transfer and robustness (pixelguard.transfer; `--transfer` sets the published ones).
-    momentum: float = 0.0  # > 0: momentum-iterative sign steps (MI) instead of Adam
-    ti: bool = False  # MI only: translation-invariant gradient smoothing
-    di: bool = False  # input diversity
-    loss: str = "ce"  # "margin": logit-margin loss (cvpire, top-k conditions)
-    confidence: float = 0.0  # the loop goes on until the label trails by this many logits
-    eot: bool = False  # expectation over upload transforms (JPEG, downscale, crop)
-    relational_mask: bool = False  # limit the budget to the relational pixel mask (KAA+ER)
-
-    def validate(self) -> None:
-        get_method(self.method)
-        if self.budget not in BUDGETS:
-            raise PixelGuardError(f"unknown budget '{self.budget}'; choose one of: {', '.join(BUDGETS)}")
-        if self.views not in VIEW_MODES:
-            raise PixelGuardError(f"unknown views '{self.views}'; choose one of: {', '.join(VIEW_MODES)}")
-        if self.robust and (self.di or self.eot):
-            raise PixelGuardError("--di and --eot vary the model's own pipeline; the default --views robust already "
-                                  "optimises over resizers, crops and uploads: use them with --views model")
-        if not 0 < self.max_delta_e <= 20:
-            raise PixelGuardError(f"--max-delta-e must be above 0 and at most 20 (CIEDE2000), got {self.max_delta_e}")
-        if not 0 < self.strength <= 255:
-            raise PixelGuardError(f"--strength must be above 0 and at most 255 (8-bit levels), got {self.strength}")
-        if self.l1 < 0:
-            raise PixelGuardError(f"--l1 must be 0 or more, got {self.l1}")
-        if self.max_iter < 1:
-            raise PixelGuardError(f"--max-iter must be at least 1, got {self.max_iter}")
-        if self.k < 1:
-            raise PixelGuardError(f"--k must be at least 1, got {self.k}")
-        if not 1 <= self.jpeg_quality <= 100:
-            raise PixelGuardError(f"--jpeg-quality must be between 1 and 100, got {self.jpeg_quality}")
-        transfer.validate_settings(self)
-
-    @property
-    def robust(self) -> bool:
-        return self.views == "robust"
-
-    @property
-    def uses_semantics(self) -> bool:
-        """Whether protecting needs the label hierarchy (which labels are related to which)."""
-        return self.method == "semantic" or self.condition == "semantic" or (
-            self.method == "labelfool" and self.privacy_target)
-
-
-# Named settings for both faces; Balanced is the defaults. Figures: README "Presets".
-PRESETS: dict[str, dict] = {
-    "fast": {"budget": "rgb", "views": "model", "condition": "top5", "max_iter": DEFAULT_MAX_ITER},
-    "balanced": {},
-    "strong": {"model": "efficientnet-lite0,efficientnet-lite1", "max_delta_e": 4.0, "max_iter": 150},
-}
-
-
-def preset_settings(name: str, **overrides) -> "ProtectSettings":
-    """ProtectSettings of a preset, with `overrides` on top."""
-    try:
-        values = PRESETS[name]
-    except KeyError:
-        raise PixelGuardError(f"unknown preset '{name}'; choose one of: {', '.join(PRESETS)}") from None
-    return ProtectSettings(**{**values, **overrides})
-
-
 def models_to_download(spec: str, verify_with: Iterable[str] = ()) -> list[str]:
     """Registry models in `spec` (and the panel's `verify_with`) whose weights are not on this machine yet."""
     missing = []
-    for name in [*transfer.ensemble_member_names(spec), *verify_with]:
+    for name in [*ensemble_member_names(spec), *verify_with]:
         try:
             if model_status(name) == "not-downloaded":
                 missing.append(name)
@@ -147,7 +58,7 @@ def data_packs_to_download(settings: ProtectSettings) -> list[str]:
     if not settings.uses_semantics:
         return []
     packs: list[str] = []
-    for name in transfer.ensemble_member_names(settings.model):
+    for name in ensemble_member_names(settings.model):
         try:
             label_set = get_entry(name).labels
         except PixelGuardError:  # a model file, not a registry name
@@ -409,7 +320,7 @@ class Protector:
     def _objective(self, plan, condition, confidence: float):
         """Robust runs push a removal condition's labels past a margin on every view."""
         members = robust.removal_set(condition) if self.settings.robust else None
-        if members is None or self.settings.method not in transfer.MARGIN_METHODS:
+        if members is None or self.settings.method not in MARGIN_METHODS:
             return plan.objective
         return robust.SetMarginObjective(*members, confidence)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -25,8 +25,6 @@ from pixelguard.labels import find_label
 from pixelguard.models import datapacks
 from pixelguard.models.datapacks import SceneGroups
 
-if TYPE_CHECKING:
-    from pixelguard.protect import ProtectionRecord
 
 # ImageNet rule, chosen by looking at the WordNet paths (docs/labelfool-and-semantics.md):
 # the lowest common ancestor (LCA) must cover at most this many of the 1000 classes, which
@@ -175,12 +173,3 @@ def related_report(model: torch.nn.Module, label: int, k: int) -> Callable[[torc
     relation = cached_relation_for(model)
     return None if relation is None else relation.report_after(label, k)
 
-
-def is_semantically_far(record: "ProtectionRecord") -> bool | None:
-    """Whether none of the saved file's top-k labels is related to the removed label.
-
-    None when the report has no `related_in_topk` (the model's label set is unknown, or its
-    hierarchy is not cached).
-    """
-    related = record.extra.get("related_in_topk")
-    return None if related is None else related == 0

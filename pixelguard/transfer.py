@@ -23,22 +23,19 @@ from torch import nn
 
 from pixelguard.attacks.conditions import Condition, NotInTopK, SemanticMismatch
 from pixelguard.attacks.loop import Optimiser
+from pixelguard.attacks.objectives import l1_penalty
+from pixelguard.attacks.optimisers import TRANSFER_MOMENTUM, TRANSFER_STEP
 from pixelguard.errors import PixelGuardError
+from pixelguard.models.ensembles import ensemble_member_names
 from pixelguard.views import Jpeg, Resize, resize_tensor
 
 if TYPE_CHECKING:
     from pixelguard.attacks.base import AttackPlan, PlanContext
-    from pixelguard.protect import ProtectSettings
+    from pixelguard.settings import ProtectSettings
 
 # Named ensembles for --model; only models that work offline, so the presets always load.
-ENSEMBLE_PRESETS: dict[str, tuple[str, ...]] = {
-    "imagenet-ensemble": ("efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2"),
-}
-
 # Section 7's published settings (Linf eps 16/255 becomes the pT budget, see the docs).
-TRANSFER_STEP = 2 / 255
 TRANSFER_ITERATIONS = 300
-TRANSFER_MOMENTUM = 1.0
 # The loop stops only once the label trails by this many logits (measured: docs).
 TRANSFER_CONFIDENCE = 10.0
 DI_PROBABILITY = 0.7
@@ -46,32 +43,12 @@ DI_GROWTH = 1.1  # resize to [s, 1.1 s], pad to 1.1 s
 # DI works on a copy downscaled to this shorter side: above every registry model's resize
 # (256..292 px), so no model loses detail, and cheap at any photo size.
 DI_WORKING_SIZE = 320
-# TI: the 5x5 Gaussian at points linspace(-3, 3, 5) is defined at the model's input
-# resolution; at native resolution the kernel is stretched by photo side / this reference.
-TI_POINTS = 5
-TI_REFERENCE_SIDE = 224
 
 # EOT: what uploads do. Long sides platforms downscale to, JPEG qualities they re-encode at,
 # and how much of each side a small crop keeps.
 UPLOAD_LONG_SIDES = (2048, 1080)
 EOT_JPEG_QUALITIES = (60, 95)
 EOT_CROP_KEEP = 0.9
-
-
-def ensemble_member_names(spec: str) -> list[str]:
-    """'a,b,c' or a preset name -> the model names (one name -> a list of one)."""
-    if spec in ENSEMBLE_PRESETS:
-        return list(ENSEMBLE_PRESETS[spec])
-    names = [name.strip() for name in spec.split(",") if name.strip()]
-    if not names:
-        raise PixelGuardError("--model needs at least one model name")
-    if len(set(names)) != len(names):
-        raise PixelGuardError(f"--model lists a model twice: {spec}")
-    return names
-
-
-def is_ensemble_spec(spec: str) -> bool:
-    return len(ensemble_member_names(spec)) > 1
 
 
 class Ensemble(nn.Module):
@@ -200,65 +177,6 @@ class UploadTransforms(nn.Module):
         return torch.stack([self.model(view) for view in self.views(images)]).mean(dim=0)
 
 
-def gaussian_kernel_1d(scale: float = 1.0, points: int = TI_POINTS) -> torch.Tensor:
-    """TI's Gaussian at linspace(-3, 3, points), stretched to round(points * scale) taps (odd),
-    normalised to sum 1. Separable: the 2-D kernel is its outer product."""
-    taps = 2 * int(points * max(scale, 1.0) // 2) + 1
-    x = torch.linspace(-3, 3, taps)
-    kernel = torch.exp(-x**2 / 2)
-    return kernel / kernel.sum()
-
-
-def smooth_gradient(gradient: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
-    """Depthwise separable convolution of a (3,H,W) or (B,3,H,W) gradient, zero padding."""
-    batched = gradient.dim() == 4
-    grid = gradient if batched else gradient.unsqueeze(0)
-    channels = grid.shape[1]
-    kernel = kernel.to(grid)
-    half = kernel.numel() // 2
-    vertical = kernel.view(1, 1, -1, 1).expand(channels, 1, -1, 1)
-    horizontal = kernel.view(1, 1, 1, -1).expand(channels, 1, 1, -1)
-    grid = F.conv2d(grid, vertical, padding=(half, 0), groups=channels)
-    grid = F.conv2d(grid, horizontal, padding=(0, half), groups=channels)
-    return grid if batched else grid[0]
-
-
-def ti_scale(shape: torch.Size, reference_side: int = TI_REFERENCE_SIDE) -> float:
-    """How many native pixels one model-input pixel spans (>= 1): the photo's shorter side over
-    the model's input side. TI acts at model resolution, so its kernel is stretched by this."""
-    return max(1.0, min(shape[-2:]) / reference_side)
-
-
-class MomentumIterative(torch.optim.Optimizer):
-    """MI-FGSM (Dong et al.) as a minimiser: g <- mu g + grad / ||grad||_1; p <- p - lr sign(g).
-
-    With `translation_invariant`, the gradient is first smoothed by TI's Gaussian (Dong et al.
-    2019), stretched to act at the model's input resolution (ti_scale).
-    """
-
-    def __init__(self, params, lr: float = TRANSFER_STEP, momentum: float = TRANSFER_MOMENTUM,
-                 translation_invariant: bool = False):
-        super().__init__(params, {"lr": lr, "momentum": momentum, "translation_invariant": translation_invariant})
-
-    @torch.no_grad()
-    def step(self, closure=None):
-        loss = None if closure is None else closure()
-        for group in self.param_groups:
-            for parameter in group["params"]:
-                if parameter.grad is None:
-                    continue
-                gradient = parameter.grad
-                if group["translation_invariant"] and gradient.dim() >= 3:
-                    gradient = smooth_gradient(gradient, gaussian_kernel_1d(ti_scale(gradient.shape)))
-                gradient = gradient / gradient.abs().mean().clamp_min(1e-12)
-                state = self.state[parameter]
-                if "velocity" not in state:
-                    state["velocity"] = torch.zeros_like(parameter)
-                velocity = state["velocity"].mul_(group["momentum"]).add_(gradient)
-                parameter.sub_(velocity.sign(), alpha=group["lr"])
-        return loss
-
-
 def condition_rank(condition: Condition) -> int:
     """How many classes the label must fall behind for the condition (top-k's k)."""
     return condition.k if isinstance(condition, (NotInTopK, SemanticMismatch)) else 1
@@ -285,10 +203,8 @@ class MarginObjective:
     l1_weight: float = 0.0
 
     def __call__(self, logits: torch.Tensor, perturbation: torch.Tensor) -> torch.Tensor:
-        loss = label_margin(logits, self.label, self.rank).mean()
-        if self.l1_weight:
-            loss = loss + self.l1_weight * perturbation.abs().sum() / self.budget_l1
-        return loss
+        return label_margin(logits, self.label, self.rank).mean() + l1_penalty(
+            perturbation, self.budget_l1, self.l1_weight)
 
 
 @dataclass(frozen=True)
@@ -315,22 +231,13 @@ def confident(condition: Condition, confidence: float) -> Condition:
     return ConfidentCondition(condition.label, condition, condition_rank(condition), confidence)
 
 
-# Conditions whose only aim is to push the label down, where the margin loss applies.
-MARGIN_CONDITIONS = ("top1", "top5", "top1-margin")
-MARGIN_METHODS = ("cvpire",)
-
-
-def margin_applies(settings: "ProtectSettings") -> bool:
-    return settings.method in MARGIN_METHODS and settings.condition in MARGIN_CONDITIONS
-
-
 def transfer_preset(settings: "ProtectSettings") -> "ProtectSettings":
     """Section 7's published settings: MI (momentum 1) + TI + DI on the model's own pipeline,
     step 2/255, 300 iterations, the margin loss where it applies, no L1 term, and a confidence
     margin for the stop."""
     return replace(
         settings, momentum=TRANSFER_MOMENTUM, ti=True, di=True, views="model",
-        loss="margin" if margin_applies(settings) else settings.loss,
+        loss="margin" if settings.margin_applies else settings.loss,
         max_iter=max(settings.max_iter, TRANSFER_ITERATIONS), l1=0.0,
         confidence=settings.confidence or TRANSFER_CONFIDENCE,
     )
@@ -361,22 +268,3 @@ def with_loss(plan: "AttackPlan", context: "PlanContext") -> "AttackPlan":
     return replace(plan, objective=objective)
 
 
-LOSSES = ("ce", "margin")
-
-
-def validate_settings(settings: "ProtectSettings") -> None:
-    """The transfer and robustness options' own checks (ProtectSettings.validate calls this)."""
-    ensemble_member_names(settings.model)
-    if settings.loss not in LOSSES:
-        raise PixelGuardError(f"unknown loss '{settings.loss}'; choose one of: {', '.join(LOSSES)}")
-    if settings.loss == "margin" and not margin_applies(settings):
-        raise PixelGuardError(
-            f"--loss margin works with --method {'/'.join(MARGIN_METHODS)} and the conditions "
-            f"{', '.join(MARGIN_CONDITIONS)}"
-        )
-    if settings.momentum < 0:
-        raise PixelGuardError(f"--momentum must be 0 or more, got {settings.momentum}")
-    if settings.ti and settings.momentum <= 0:
-        raise PixelGuardError("--ti smooths the momentum-iterative steps: set --momentum too (or use --transfer)")
-    if settings.confidence < 0:
-        raise PixelGuardError(f"--confidence must be 0 or more, got {settings.confidence}")

@@ -235,6 +235,14 @@ def test_extreme_sizes_are_refused_in_one_line_and_the_batch_goes_on(tmp_path):
     assert all("\n" not in (r.error or "") for r in records.values())
 
 
+def test_a_tiny_file_that_decodes_huge_is_refused_before_decoding(tmp_path):
+    # Like the 24 KB 1-bit PNG of 14000x14000 that needed 5.9 GB: here 8000x8000, over the 50 MP default.
+    Image.new("1", (8000, 8000)).save(tmp_path / "huge.png")
+    assert (tmp_path / "huge.png").stat().st_size < 100_000
+    with pytest.raises(InputError, match=r"too large \(8000x8000, 64 megapixels; the limit is 50"):
+        imageio.load_image(tmp_path / "huge.png")
+
+
 def test_the_pixel_limit_is_an_option_and_an_environment_variable(tmp_path, monkeypatch, capsys):
     Image.fromarray(textured_photo(1)).save(tmp_path / "a.png")  # 48x40 = 1920 pixels
     with pytest.raises(InputError, match="--max-pixels or PIXELGUARD_MAX_PIXELS"):

@@ -11,7 +11,8 @@ from pixelguard import imageio
 from pixelguard.attacks.loop import AttackCancelled
 from pixelguard.errors import PixelGuardError
 from pixelguard.batch import Job, plan_jobs, protect_batch
-from pixelguard.protect import Protector, ProtectSettings, data_packs_to_download, models_to_download
+from pixelguard.protect import Protector, data_packs_to_download, models_to_download
+from pixelguard.settings import ProtectSettings
 from pixelguard.report import write_report
 from pixelguard.threshold import colour_variance_map
 from toy_models import ToyClassifier, paper_settings

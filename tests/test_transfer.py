@@ -17,21 +17,9 @@ from pixelguard.attacks.loop import Optimiser, run_attack
 from pixelguard.errors import PixelGuardError
 from pixelguard.batch import Job, protect_batch
 from pixelguard.protect import Protector
-from pixelguard.transfer import (
-    ConfidentCondition,
-    Ensemble,
-    InputDiversity,
-    MarginObjective,
-    MomentumIterative,
-    UploadTransforms,
-    ensemble_member_names,
-    gaussian_kernel_1d,
-    label_margin,
-    random_crop,
-    smooth_gradient,
-    ti_scale,
-    transfer_preset,
-)
+from pixelguard.attacks.optimisers import MomentumIterative, gaussian_kernel_1d, smooth_gradient, ti_scale
+from pixelguard.transfer import ConfidentCondition, Ensemble, InputDiversity, MarginObjective, UploadTransforms, label_margin, random_crop, transfer_preset
+from pixelguard.models.ensembles import ensemble_member_names
 from test_protect import textured_photo
 from toy_models import ToyClassifier, paper_settings
 

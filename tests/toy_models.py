@@ -20,6 +20,6 @@ class ToyClassifier(torch.nn.Module):
 def paper_settings(**values):
     """ProtectSettings of the published attack (RGB budget, the model's own pipeline, top-5), which
     the toy models here can run: the robust default needs a model with a known input size."""
-    from pixelguard.protect import preset_settings
+    from pixelguard.settings import preset_settings
 
     return preset_settings("fast", **values)

@@ -17,7 +17,7 @@ from pixelguard.attacks.conditions import Condition
 from pixelguard.attacks.loop import Objective
 
 if TYPE_CHECKING:
-    from pixelguard.protect import ProtectSettings
+    from pixelguard.settings import ProtectSettings
 
 
 @dataclass

@@ -13,16 +13,11 @@ import torch.nn.functional as F
 
 from pixelguard.attacks.base import AttackPlan, Method, PlanContext
 from pixelguard.attacks.conditions import make_condition
-from pixelguard.labels import find_label
+from pixelguard.settings import DEFAULT_L1_WEIGHT
+from pixelguard.attacks.objectives import l1_penalty, label_to_remove
+from pixelguard.attacks.semantic import semantic_plan
 from pixelguard.semantics import related_report
 
-# m = 24/255, measured (README "Choosing the strength"): the thesis' 11/255 was set on 256 px
-# images; at native resolution the max-scaled map leaves most pixels' budget under one 8-bit
-# level, so m = 11/255 failed on half the real photos and m = 24/255 protected all of them
-# (top-5, saved PNG) with mean SSIM 0.998.
-DEFAULT_STRENGTH = 24 / 255
-DEFAULT_L1_WEIGHT = 1.0
-DEFAULT_MAX_ITER = 100
 
 
 @dataclass
@@ -39,18 +34,6 @@ class ColourVarianceObjective:
         return loss + l1_penalty(perturbation, self.budget_l1, self.l1_weight)
 
 
-def l1_penalty(perturbation: torch.Tensor, budget_l1: float, weight: float) -> torch.Tensor | float:
-    """weight * fraction of the budget used (0 when the weight is 0)."""
-    return weight * perturbation.abs().sum() / budget_l1 if weight else 0.0
-
-
-def label_to_remove(context: PlanContext) -> int:
-    """The user's --label, or the model's clean top-1."""
-    if context.settings.label:
-        return find_label(context.labels, context.settings.label)
-    return int(context.clean_logits.argmax())
-
-
 class ColourVarianceMethod(Method):
     name = "cvpire"
     summary = "remove the label from the top predictions (colour-variance attack)"
@@ -58,9 +41,6 @@ class ColourVarianceMethod(Method):
     def plan(self, context: PlanContext) -> AttackPlan:
         label = label_to_remove(context)
         if context.settings.condition == "semantic":
-            # Imported here: the semantic plan builds on this module's L1 term.
-            from pixelguard.attacks.semantic import semantic_plan
-
             return semantic_plan(context, label)
         objective = ColourVarianceObjective(label, context.budget_l1, context.settings.l1)
         return AttackPlan(

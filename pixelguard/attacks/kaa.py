@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from pixelguard.attacks.base import AttackPlan, Method, PlanContext
 from pixelguard.attacks.conditions import make_condition
-from pixelguard.attacks.cvpire import l1_penalty, label_to_remove
+from pixelguard.attacks.objectives import l1_penalty, label_to_remove
 from pixelguard.errors import PixelGuardError
 from pixelguard.semantics import related_report, relation_for
 

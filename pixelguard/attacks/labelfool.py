@@ -17,7 +17,8 @@ import torch.nn.functional as F
 
 from pixelguard.attacks.base import AttackPlan, Method, PlanContext
 from pixelguard.attacks.conditions import Condition, SemanticMismatch
-from pixelguard.attacks.cvpire import DEFAULT_L1_WEIGHT, l1_penalty, label_to_remove
+from pixelguard.settings import DEFAULT_L1_WEIGHT
+from pixelguard.attacks.objectives import l1_penalty, label_to_remove
 from pixelguard.attacks.semantic import related_log_probability
 from pixelguard.errors import PixelGuardError
 from pixelguard.labels import find_label

@@ -13,6 +13,7 @@ from typing import Callable, Literal, Protocol
 import torch
 
 from pixelguard.attacks.conditions import Condition
+from pixelguard.attacks.optimisers import MomentumIterative
 
 # Adam learning rate in pixel units: with per-step rounding to the 8-bit grid a step below
 # 0.5/255 would never move the perturbation.
@@ -35,7 +36,7 @@ class Optimiser:
 
     kind: Literal["adam", "sgd", "mi"] = "adam"
     lr: float = DEFAULT_LEARNING_RATE
-    momentum: float = 0.0  # sgd and mi (momentum-iterative sign steps, pixelguard.transfer)
+    momentum: float = 0.0  # sgd and mi (momentum-iterative sign steps, attacks.optimisers)
     tanh_space: bool = False
     translation_invariant: bool = False  # mi only: TI gradient smoothing
 
@@ -43,8 +44,6 @@ class Optimiser:
         if self.kind == "sgd":
             return torch.optim.SGD([parameter], lr=self.lr, momentum=self.momentum)
         if self.kind == "mi":
-            from pixelguard.transfer import MomentumIterative  # transfer builds on the attacks package
-
             return MomentumIterative([parameter], lr=self.lr, momentum=self.momentum,
                                      translation_invariant=self.translation_invariant)
         return _adam(parameter, self.lr)

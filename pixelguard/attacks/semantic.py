@@ -13,7 +13,8 @@ import torch
 
 from pixelguard.attacks.base import AttackPlan, PlanContext
 from pixelguard.attacks.conditions import make_condition
-from pixelguard.attacks.cvpire import DEFAULT_L1_WEIGHT, l1_penalty
+from pixelguard.settings import DEFAULT_L1_WEIGHT
+from pixelguard.attacks.objectives import l1_penalty
 from pixelguard.semantics import relation_for
 
 

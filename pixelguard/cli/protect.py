@@ -21,10 +21,11 @@ from pixelguard.errors import PixelGuardError
 from pixelguard import imageio
 from pixelguard.imageio import METADATA_POLICIES, OUTPUT_FORMATS
 from pixelguard.attacks import METHODS
-from pixelguard.protect import (BUDGETS, PRESETS, VIEW_MODES, ProtectionRecord, Protector, ProtectSettings,
-                                preset_settings)
+from pixelguard.protect import ProtectionRecord, Protector
+from pixelguard.models.ensembles import ENSEMBLE_PRESETS, is_ensemble_spec
 from pixelguard.report import check_report_path, write_report
-from pixelguard.transfer import ENSEMBLE_PRESETS, LOSSES, is_ensemble_spec, load_models, transfer_preset
+from pixelguard.settings import BUDGETS, LOSSES, PRESETS, VIEW_MODES, ProtectSettings, preset_settings
+from pixelguard.transfer import load_models, transfer_preset
 
 DEFAULTS = ProtectSettings()
 

@@ -27,7 +27,8 @@ from pixelguard.models import DownloadCancelled, download_model
 from pixelguard.models.datapacks import download_datapack
 from pixelguard.preview import amplified_difference, threshold_heat_map
 from pixelguard.batch import Job, protect_batch
-from pixelguard.protect import Protector, ProtectSettings, data_packs_to_download, models_to_download, top_k
+from pixelguard.protect import Protector, data_packs_to_download, models_to_download, top_k
+from pixelguard.settings import ProtectSettings
 from pixelguard.tagging import ranked_tags
 from pixelguard.transfer import load_models
 

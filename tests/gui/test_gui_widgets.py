@@ -19,7 +19,8 @@ from pixelguard.gui.settings_panel import METHOD_OPTIONS, PRESETS, SettingsPanel
 from pixelguard.gui.viewer import ImageCanvas, Mode, ViewState
 from pixelguard.gui.workers import BatchProgress, describe_seconds
 from pixelguard.batch import Job, Manifest
-from pixelguard.protect import ProtectionRecord, ProtectSettings
+from pixelguard.protect import ProtectionRecord
+from pixelguard.settings import ProtectSettings
 
 
 # -- batch progress and time left ---------------------------------------------------------------
