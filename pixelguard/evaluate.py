@@ -20,7 +20,7 @@ import torch
 
 from pixelguard import imageio
 from pixelguard.errors import InputError
-from pixelguard.semantics import SemanticRelation, cached_relation_for
+from pixelguard.semantics import cached_relation_for
 from pixelguard.views import Jpeg, Resize
 
 Transform = Callable[[np.ndarray], np.ndarray]
@@ -92,11 +92,6 @@ class EvaluationRow:
         return record
 
 
-def semantic_relation(model: torch.nn.Module) -> SemanticRelation | None:
-    """The judge's relatedness (issue 6's pixelguard.semantics), None when it cannot be had offline."""
-    return cached_relation_for(model)
-
-
 @torch.no_grad()
 def evaluate_model(
     model: torch.nn.Module,
@@ -108,7 +103,7 @@ def evaluate_model(
 ) -> list[EvaluationRow]:
     """One row per transform for this judge model."""
     labels = list(model.labels)
-    relation = semantic_relation(model)
+    relation = cached_relation_for(model)  # None when it cannot be had offline
     name = getattr(model, "name", type(model).__name__)
 
     def logits_of(rgb: np.ndarray) -> torch.Tensor:

@@ -1,6 +1,6 @@
 """Reading and writing photos: formats, orientation, colour modes, metadata policy, safe writes.
 
-The policy in plain words is in docs/files-and-metadata.md; keep the two in step.
+The policy in plain words is in the README's "Files and metadata"; keep the two in step.
 """
 
 from __future__ import annotations
@@ -342,7 +342,7 @@ def tensor_to_rgb(tensor: torch.Tensor) -> np.ndarray:
     return levels.to(torch.uint8).permute(1, 2, 0).cpu().numpy()
 
 
-def _output_format(requested: str) -> str:
+def canonical_format(requested: str) -> str:
     """A requested format ("keep", "JPG", "tiff", ...) in canonical lower case, or PixelGuardError."""
     name = _FORMAT_ALIASES.get(requested.lower(), requested.lower())
     if name != "keep" and name not in _WRITERS:
@@ -354,19 +354,19 @@ def _output_format(requested: str) -> str:
 def resolve_format(requested: str, source: LoadedImage) -> str:
     """The concrete output format ("png", "jpeg", "webp", "tiff" or "bmp") for a requested one:
     "keep" is the input's format, or "png" where that cannot be written faithfully."""
-    name = _output_format(requested)
+    name = canonical_format(requested)
     return _KEEP_FORMATS.get(source.format, "png") if name == "keep" else name
 
 
 def is_lossy(format: str) -> bool:
     """Whether writing in this concrete format changes the pixels (only JPEG: WebP is lossless)."""
-    return _output_format(format) == "jpeg"
+    return canonical_format(format) == "jpeg"
 
 
 def encoder_options(format: str, jpeg_quality: int = 90) -> dict[str, Any]:
     """Pillow save() options (format included) that decide the written pixels; metadata aside,
     save_image writes exactly these, so a lossy round trip in memory predicts the file."""
-    name = _output_format(format)
+    name = canonical_format(format)
     if name == "keep":
         raise ValueError("encoder_options needs a concrete format; use resolve_format first")
     options: dict[str, Any] = {"format": _WRITERS[name]}
@@ -394,7 +394,7 @@ def output_path_for(
     .heic becomes .jpg), and formats that cannot be written back (HEIC, GIF) become PNG."""
     input_path = Path(input_path)
     suffix = input_path.suffix.lower()
-    output_format: str | None = _output_format(format)
+    output_format: str | None = canonical_format(format)
     if output_format == "keep":
         content = sniff_format(input_path)
         if content is not None:
@@ -443,7 +443,7 @@ def encode_image(
         raise PixelGuardError(f"unknown metadata policy {metadata!r}; choose one of {choices}")
     notes = [] if notes is None else notes
     output_format = resolve_format(format, source)
-    if _output_format(format) == "keep" and source.format not in _KEEP_FORMATS:
+    if canonical_format(format) == "keep" and source.format not in _KEEP_FORMATS:
         notes.append(f"{source.format or 'this'} format cannot be written back faithfully; saved as PNG")
     image = Image.fromarray(rgb, "RGB")
     if source.alpha is not None:

@@ -1,4 +1,4 @@
-"""Top-k ranking measures a tagging platform watches (ALGORITHMS.md section 5).
+"""Top-k ranking measures a tagging platform watches (as defined by TkMIA: Sun et al., ACM MM 2023).
 
 A ranking is a sequence of label indices, best first; `relevant` is the photo's label set Y.
 Relevance is binary. The definitions follow TkMIA (Sun et al., ACM MM 2023): TkAcc, P@k,

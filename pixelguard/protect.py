@@ -212,7 +212,7 @@ class Protector:
         method = get_method(settings.method)
         budget = self.budget_map(image)  # the RGB bound; also the plans' L1 normaliser
         if settings.relational_mask or getattr(method, "relational_mask", False):
-            budget = budget * relational_mask(self.model, image)
+            budget = budget * relational_mask(self.model, image, seed=settings.seed)
         budget_l1 = float(budget.sum()) * 3
         context = PlanContext(self.model, self.labels, image, clean_logits, budget, settings)
         plan = transfer.with_loss(method.plan(context), context)

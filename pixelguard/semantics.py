@@ -1,4 +1,4 @@
-"""Semantic relatedness between the labels of a known label set (ALGORITHMS.md section 6).
+"""Semantic relatedness between the labels of a known label set.
 
 Fooling "bedroom" into "hotel room" protects nothing: both still reveal a home. A relation
 says which labels give away the same thing, so a protection can count only when no top-k

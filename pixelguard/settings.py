@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pixelguard.errors import PixelGuardError
+from pixelguard.imageio import METADATA_POLICIES, canonical_format
 from pixelguard.models import DEFAULT_MODEL
 from pixelguard.models.ensembles import ensemble_member_names
 from pixelguard.perceptual import DEFAULT_MAX_DELTA_E
@@ -22,6 +23,7 @@ DEFAULT_MAX_ITER = 100
 DEFAULT_L1_WEIGHT = 1.0
 # The attack methods (pixelguard.attacks.METHODS; a test keeps the two in step).
 METHOD_NAMES = ("cvpire", "labelfool", "kaa", "tkmia", "tkml-ap")
+CONDITION_NAMES = ("top1", "top5", "top1-margin", "semantic")  # pixelguard.attacks.conditions builds them
 LOSSES = ("ce", "margin")
 MARGIN_CONDITIONS = ("top1", "top5", "top1-margin")
 MARGIN_METHODS = ("cvpire",)
@@ -70,6 +72,12 @@ class ProtectSettings:
         """Every check that needs no model or photo; faces call it before any work."""
         if self.method not in METHOD_NAMES:
             raise PixelGuardError(f"unknown method '{self.method}'; choose one of: {', '.join(METHOD_NAMES)}")
+        if self.condition not in CONDITION_NAMES:
+            raise PixelGuardError(f"unknown condition '{self.condition}'; choose one of: {', '.join(CONDITION_NAMES)}")
+        canonical_format(self.format)
+        if self.metadata not in METADATA_POLICIES:
+            raise PixelGuardError(f"unknown metadata policy '{self.metadata}'; choose one of: "
+                                  f"{', '.join(METADATA_POLICIES)}")
         if self.budget not in BUDGETS:
             raise PixelGuardError(f"unknown budget '{self.budget}'; choose one of: {', '.join(BUDGETS)}")
         if self.views not in VIEW_MODES:

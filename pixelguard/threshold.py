@@ -1,7 +1,8 @@
 """The colour-variance threshold map (CV-PIRE): how far each pixel's colour may move.
 
-ALGORITHMS.md section 2. For each pixel p and each neighbour offset o of an n x n window that stays
-inside the image, raw(p) = sqrt(mean over o of (g(o) * DeltaE00(Lab(p), Lab(p+o)))^2), with the
+Sweere's map (CV-PIRE, MediaEval 2019 Pixel Privacy task): for each pixel p and each neighbour
+offset o of an n x n window that stays inside the image,
+raw(p) = sqrt(mean over o of (g(o) * DeltaE00(Lab(p), Lab(p+o)))^2), with the
 Gaussian weight g applied before squaring and border pixels averaging over their own, smaller set
 of neighbours; the map is raw / max(raw). Busy regions score near 1, flat ones near 0.
 """

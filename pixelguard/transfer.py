@@ -1,4 +1,8 @@
-"""Transfer to unseen classifiers and robustness to uploads (ALGORITHMS.md section 7).
+"""Transfer to unseen classifiers and robustness to uploads.
+
+DI: Xie et al., "Improving Transferability of Adversarial Examples with Input Diversity",
+CVPR 2019, arXiv:1803.06978. EOT: Athalye, Engstrom, Ilyas, Kwok, "Synthesizing Robust
+Adversarial Examples", ICML 2018, arXiv:1707.07397. MI and TI: pixelguard.attacks.optimisers.
 
 Everything here plugs into the shared attack loop without changing it:
 - model wrappers the loop attacks instead of the plain model: `Ensemble` (average logits of
@@ -21,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pixelguard.attacks.conditions import Condition, NotInTopK, SemanticMismatch
+from pixelguard.attacks.conditions import Condition
 from pixelguard.attacks.loop import Optimiser
 from pixelguard.attacks.objectives import l1_penalty
 from pixelguard.attacks.optimisers import TRANSFER_MOMENTUM, TRANSFER_STEP
@@ -178,8 +182,9 @@ class UploadTransforms(nn.Module):
 
 
 def condition_rank(condition: Condition) -> int:
-    """How many classes the label must fall behind for the condition (top-k's k)."""
-    return condition.k if isinstance(condition, (NotInTopK, SemanticMismatch)) else 1
+    """How many classes the label must fall behind for the condition: the k of a top-k
+    condition (NotInTopK, SemanticMismatch, TkMIA's TagsHidden), else 1."""
+    return getattr(condition, "k", 1)
 
 
 def label_margin(logits: torch.Tensor, label: int, rank: int) -> torch.Tensor:

@@ -316,3 +316,21 @@ def test_strength_zero_says_what_is_allowed():
     with pytest.raises(PixelGuardError, match="above 0 and at most 255"):
         protector(strength=0)
 
+
+
+def test_an_ensemble_refuses_options_meant_for_one_model_file(tmp_path, capsys):
+    folder = photo_folder(tmp_path, ["a.png"])
+    assert main(["protect", str(folder), "-o", str(tmp_path / "out"), "--model", "efficientnet-lite0,efficientnet-lite1",
+                 "--arch", "resnet50"]) == 2
+    assert "--arch describe one model file" in capsys.readouterr().err
+
+
+def test_cuda_n_is_a_device_the_command_line_takes(tmp_path, capsys):
+    import torch
+
+    if torch.cuda.device_count() > 1:
+        pytest.skip("cuda:1 exists here")
+    folder = photo_folder(tmp_path, ["a.png"])
+    code = main(["protect", str(folder), "-o", str(tmp_path / "out"), "--device", "cuda:1"])
+    err = capsys.readouterr().err
+    assert code == 2 and "invalid choice" not in err and "cuda" in err  # resolve_device's message, one line

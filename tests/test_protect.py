@@ -188,3 +188,11 @@ def test_models_to_download_are_the_registry_models_not_here_yet(empty_cache, tm
     assert models_to_download("efficientnet-lite0") == []  # installed with PixelGuard
     assert models_to_download("places365-resnet18,efficientnet-lite0,resnet18") == ["places365-resnet18", "resnet18"]
     assert models_to_download(str(tmp_path / "mine.pt")) == []  # a model file: nothing to fetch
+
+
+@pytest.mark.parametrize("bad, message", [({"condition": "top3"}, "unknown condition"),
+                                          ({"format": "gif"}, "unknown output format"),
+                                          ({"metadata": "gps-only"}, "unknown metadata policy")])
+def test_every_setting_is_checked_before_any_photo(bad, message):
+    with pytest.raises(PixelGuardError, match=message):
+        ProtectSettings(**bad).validate()

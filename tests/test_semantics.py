@@ -14,7 +14,8 @@ from PIL import Image
 
 from pixelguard import imageio
 from pixelguard.attacks import PlanContext, get_method
-from pixelguard.attacks.conditions import CONDITION_NAMES, SemanticMismatch, make_condition
+from pixelguard.attacks.conditions import SemanticMismatch, make_condition
+from pixelguard.settings import CONDITION_NAMES
 from pixelguard.attacks.cvpire import ColourVarianceObjective
 from pixelguard.attacks.semantic import SemanticObjective
 from pixelguard.cli import main

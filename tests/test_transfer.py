@@ -12,7 +12,7 @@ from scipy import ndimage
 from scipy.stats import norm
 
 from pixelguard import imageio
-from pixelguard.attacks.conditions import NotInTopK, make_condition
+from pixelguard.attacks.conditions import NotInTopK
 from pixelguard.attacks.loop import Optimiser, run_attack
 from pixelguard.errors import PixelGuardError
 from pixelguard.batch import Job, protect_batch
@@ -153,7 +153,7 @@ def test_label_margin_is_negative_exactly_when_the_condition_holds():
     generator = torch.Generator().manual_seed(0)
     logits = torch.randn(200, 12, generator=generator)
     for rank in (1, 3, 5):
-        condition = make_condition("topk", 4, k=rank)
+        condition = NotInTopK(4, k=rank)
         assert torch.equal(label_margin(logits, 4, rank) < 0, condition(logits))
     confident = ConfidentCondition(4, NotInTopK(4, k=1), rank=1, confidence=1.0)
     margin = label_margin(logits, 4, 1)

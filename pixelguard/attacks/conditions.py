@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from pixelguard.errors import PixelGuardError
+from pixelguard.settings import CONDITION_NAMES
 
 
 @dataclass(frozen=True)
@@ -95,17 +96,12 @@ class SemanticMismatch(Condition):
         return f"none of the top {self.k} predictions is related to '{labels[self.label]}'"
 
 
-CONDITION_NAMES = ("top1", "top5", "top1-margin", "semantic")
-
-
 def make_condition(name: str, label: int, k: int = 5, related: frozenset[int] = frozenset()) -> Condition:
     """Build a condition from its command-line name (`related`: the label's neighbourhood, for semantic)."""
     if name == "top1":
         return NotInTopK(label, k=1)
     if name == "top5":
         return NotInTopK(label, k=5)
-    if name == "topk":
-        return NotInTopK(label, k=k)
     if name == "top1-margin":
         return Top1Margin(label)
     if name == "semantic":

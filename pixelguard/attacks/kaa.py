@@ -1,4 +1,4 @@
-"""KAA+ER, the explainable K-limiting relational attack (ALGORITHMS.md section 8), for classifiers.
+"""KAA+ER, the explainable K-limiting relational attack (Jiang, Xiamen University; from the talk's slides), for classifiers.
 
 Two parts:
 - the feature-layer attack: push the penultimate features F(x') away from the clean F(x)

@@ -1,6 +1,6 @@
 """LabelFool: make the classifier see a plausible other label (Liu, Jiang, Jiang, IJCNN 2022).
 
-The target is chosen automatically (ALGORITHMS.md section 4) from a class-to-class distance
+The target is chosen automatically (LabelFool, Liu, Jiang, Jiang, IJCNN 2022) from a class-to-class distance
 D computed from the model itself, and reached by the targeted colour-variance attack through
 the shared loop. The privacy variant only takes targets outside the true label's semantic
 neighbourhood (section 6): plausible, yet not "bedroom -> hotel room".

@@ -2,7 +2,7 @@
 
 What differs between methods is a small objective (the loss to minimise) and a stop
 condition; the loop owns the perturbation, the colour-variance budget, 8-bit quantisation,
-early stopping, progress and cancellation (ALGORITHMS.md section 3, Algorithm 1).
+early stopping, progress and cancellation (Algorithm 1 of the colour-variance attack, MediaEval 2019 Pixel Privacy).
 """
 
 from __future__ import annotations

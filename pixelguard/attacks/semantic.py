@@ -1,6 +1,6 @@
 """Semantic-mismatch protection: push the label's whole neighbourhood out of the top k.
 
-`--condition semantic` (ALGORITHMS.md section 6): fooling "bedroom" into "hotel room"
+`--condition semantic` (semantic mismatch, Zhao, Dang, Larson): fooling "bedroom" into "hotel room"
 protects nothing, so the colour-variance attack lowers the summed probability of every label
 related to the truth, not just the label itself.
 """

@@ -1,6 +1,6 @@
 """TkMIA: hide chosen tags from a top-k tagger while the tag list still looks natural.
 
-Sun et al., ACM MM 2023 (ALGORITHMS.md section 5). The hidden tags S are pushed below the
+Sun et al., ACM MM 2023. The hidden tags S are pushed below the
 k-th score while the photo's other tags Ybar are kept above it, so the top-k measures a
 platform watches barely move. The loss is the convex average-top-K form with the auxiliary
 variables set in closed form each step, minimised by SGD with momentum in tanh space under

@@ -11,7 +11,6 @@ from pathlib import Path
 from tqdm import tqdm
 
 from pixelguard.cli.commands import add_command_parser
-from pixelguard.attacks.conditions import CONDITION_NAMES
 from pixelguard.attacks.loop import AttackCancelled
 from pixelguard.batch import Job, plan_jobs, protect_batch
 from pixelguard.cli.common import add_max_pixels_argument
@@ -24,7 +23,7 @@ from pixelguard.attacks import METHODS
 from pixelguard.protect import ProtectionRecord, Protector
 from pixelguard.models.ensembles import ENSEMBLE_PRESETS, is_ensemble_spec
 from pixelguard.report import check_report_path, write_report
-from pixelguard.settings import BUDGETS, LOSSES, PRESETS, VIEW_MODES, ProtectSettings, preset_settings
+from pixelguard.settings import BUDGETS, CONDITION_NAMES, LOSSES, PRESETS, VIEW_MODES, ProtectSettings, preset_settings
 from pixelguard.transfer import load_models, transfer_preset
 
 DEFAULTS = ProtectSettings()
@@ -63,8 +62,8 @@ def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jpeg-quality", type=int, default=DEFAULTS.jpeg_quality, help="JPEG quality (default: %(default)s)")
     parser.add_argument("--metadata", default=DEFAULTS.metadata, choices=METADATA_POLICIES,
                         help="what metadata to keep (default: %(default)s: only the colour profile)")
-    parser.add_argument("--device", default=DEFAULTS.device, choices=("auto", "cpu", "cuda", "mps"),
-                        help="where to compute (default: %(default)s)")
+    parser.add_argument("--device", default=DEFAULTS.device,
+                        help="where to compute: auto, cpu, cuda, cuda:N or mps (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=DEFAULTS.seed, help="random seed (default: %(default)s)")
     parser.add_argument("--k", type=int, default=DEFAULTS.k,
                         help="top-k cut-off for the semantic condition and tkmia (default: %(default)s)")
@@ -112,6 +111,10 @@ def settings_from(args: argparse.Namespace) -> ProtectSettings:
         momentum=args.momentum, ti=args.ti, di=args.di, loss=args.loss, confidence=args.confidence,
         eot=args.eot, relational_mask=args.relational_mask,
     )
+    given = [f"--{name}" for name in ("arch", "labels", "preprocess") if getattr(args, name, None)]
+    if given and is_ensemble_spec(settings.model):
+        raise PixelGuardError(f"{', '.join(given)} describe one model file; an ensemble ({settings.model}) takes "
+                              "registry names only")
     args.model = settings.model  # model_from_args loads it (with --arch/--labels for a file)
     return transfer_preset(settings) if args.transfer else settings
 

@@ -12,13 +12,12 @@ from PySide6.QtWidgets import (
 )
 
 from pixelguard.attacks import METHODS
-from pixelguard.attacks.conditions import CONDITION_NAMES
 from pixelguard.devices import DEVICE_CHOICES, resolve_device
 from pixelguard.errors import PixelGuardError
 from pixelguard.imageio import METADATA_POLICIES, OUTPUT_FORMATS
 from pixelguard.models import DEFAULT_MODEL, ModelEntry, get_entry, model_status
+from pixelguard.settings import CONDITION_NAMES, ProtectSettings, preset_settings
 from pixelguard.settings import PRESETS as ENGINE_PRESETS
-from pixelguard.settings import ProtectSettings, preset_settings
 
 # The engine's presets, with the values the panel shows; Balanced is the engine's defaults.
 PRESET_KEYS = ("condition", "budget", "max_delta_e", "views", "strength", "l1", "max_iter")
