@@ -21,7 +21,7 @@ from typing import Callable, Iterable, Iterator
 from pixelguard import imageio
 from pixelguard.atomic import remove_stale_temporaries, write_atomically
 from pixelguard.errors import PixelGuardError
-from pixelguard.protect import Protector, ProtectionRecord
+from pixelguard.protect import Outcome, Protector, ProtectionRecord
 from pixelguard.settings import ProtectSettings
 
 MANIFEST_NAME = ".pixelguard-manifest.json"
@@ -136,13 +136,13 @@ class Manifest:
         """Whether an earlier run wrote `output` as protected (a quick look: hashes are checked when
         a batch resumes)."""
         entry = self.entries.get(self._key(output))
-        return bool(entry) and entry.get("status") == "protected" and output.is_file()
+        return bool(entry) and entry.get("status") == Outcome.PROTECTED and output.is_file()
 
     def earlier_protection(self, job: Job, settings: ProtectSettings) -> ProtectionRecord | None:
         """The earlier record of `job` when it was protected from this same input and its output
         is still the file that run verified; None otherwise."""
         entry = self.entries.get(self._key(job.output))
-        if not entry or entry.get("status") != "protected" or not job.output.is_file():
+        if not entry or entry.get("status") != Outcome.PROTECTED or not job.output.is_file():
             return None
         try:
             unchanged = (file_sha256(job.input) == entry.get("input_sha256")
@@ -163,7 +163,7 @@ class Manifest:
                  "record": record.to_dict()}
         try:
             entry["input_sha256"] = file_sha256(job.input)
-            if record.status == "protected" and record.output:
+            if record.status == Outcome.PROTECTED and record.output:
                 entry["output_sha256"] = file_sha256(record.output)
         except OSError:
             pass
@@ -266,7 +266,7 @@ def _protect_job(job, protector, manifest, overwrite, skip_existing, keep_failed
             return earlier
         reason = ("already exists and is not this photo's verified copy from an earlier run; use --overwrite "
                   "to replace it" if skip_existing else "already exists; use --overwrite or --skip-existing")
-        return ProtectionRecord(input=str(job.input), status="error", error=f"{job.output} {reason}",
+        return ProtectionRecord(input=str(job.input), status=Outcome.ERROR, error=f"{job.output} {reason}",
                                 notes=list(job.notes))
     try:
         source = imageio.load_image(job.input, max_pixels)
@@ -281,4 +281,4 @@ def _protect_job(job, protector, manifest, overwrite, skip_existing, keep_failed
     except (ArithmeticError, LookupError, OSError, RuntimeError, TypeError, ValueError) as error:
         # A defect, not the user's doing: this photo fails, the batch goes on.
         message = f"unexpected error ({type(error).__name__}: {error}); please report it"
-    return ProtectionRecord(input=str(job.input), status="error", error=message, notes=list(job.notes))
+    return ProtectionRecord(input=str(job.input), status=Outcome.ERROR, error=message, notes=list(job.notes))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field, fields
+from enum import Enum
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -69,6 +70,17 @@ def data_packs_to_download(settings: ProtectSettings) -> list[str]:
     return packs
 
 
+class Outcome(str, Enum):
+    """What became of a photo; a str, so reports and comparisons read the plain word."""
+
+    PROTECTED = "protected"  # every check held; written under its name
+    FAILED = "failed"  # a check did not hold; not written under its name
+    ERROR = "error"  # could not be read or processed
+
+    def __str__(self) -> str:
+        return self.value
+
+
 @dataclass
 class ProtectionRecord:
     """One report row (PRODUCT.md "Report"); `after` is measured on the saved file."""
@@ -95,7 +107,8 @@ class ProtectionRecord:
     linf: int | None = None
     budget_used: float | None = None
     notes: list[str] = field(default_factory=list)
-    status: str = "protected"  # protected | failed | error
+    status: Outcome = Outcome.PROTECTED
+    reason: str = ""  # why it is not protected (status failed), in words; the verdict's tail
     resumed: bool = False  # this row is an earlier run's, its output verified unchanged since
     error: str | None = None
     extra: dict = field(default_factory=dict)  # method-specific fields (target, hidden tags, ...)
@@ -110,8 +123,10 @@ class ProtectionRecord:
     def from_dict(cls, flat: dict) -> "ProtectionRecord":
         """The record to_dict() flattened (a resumed batch reads earlier rows back)."""
         names = {item.name for item in fields(cls)} - {"extra"}
-        return cls(**{key: value for key, value in flat.items() if key in names},
-                   extra={key: value for key, value in flat.items() if key not in names})
+        record = cls(**{key: value for key, value in flat.items() if key in names},
+                     extra={key: value for key, value in flat.items() if key not in names})
+        record.status = Outcome(record.status)
+        return record
 
 
 @dataclass
@@ -243,17 +258,19 @@ class Protector:
         record.extra["panel"] = [result.to_dict() for result in checked.panel]
         failed_checks = [f"{result.view} ({result.model})" for result in checked.panel if not result.held]
         record.success = checked.verified and not failed_checks
-        record.status = "protected" if record.success else "failed"
+        record.status = Outcome.PROTECTED if record.success else Outcome.FAILED
         panel = checked.panel
         checks = f"{len(panel) + 1} checks: its own pipeline and {len(panel)} held-out ones"
         if record.success:
             record.verdict = f"Protected: {condition.describe(self.labels)}, on all {checks}"
-        elif checked.verified:
-            record.verdict = (f"Not protected: {condition.describe(self.labels)} on its own pipeline, but not on "
-                              f"{len(failed_checks)} of {len(panel)} held-out checks: {'; '.join(failed_checks)}")
         else:
-            record.verdict = (f"Not protected: not yet true that {condition.describe(self.labels)} "
-                              f"after {record.iterations} iterations")
+            if checked.verified:
+                record.reason = (f"{condition.describe(self.labels)} on its own pipeline, but not on "
+                                 f"{len(failed_checks)} of {len(panel)} held-out checks: {'; '.join(failed_checks)}")
+            else:
+                record.reason = (f"not yet true that {condition.describe(self.labels)} "
+                                 f"after {record.iterations} iterations")
+            record.verdict = f"Not protected: {record.reason}"
         self._measure(record, source.rgb, checked.saved.rgb, budget_l1)
         if "mean_allowance" in record.extra:  # the perceptual budget: mean ΔE00 over mean allowance
             record.budget_used = round(record.delta_e_mean / record.extra["mean_allowance"], 6)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 
 import pytest
 
@@ -28,3 +29,15 @@ def test_csv_panel_reads_as_words():
 
 def test_json_keeps_names_as_they_are():
     assert '"=x.jpg"' in render_report([{"input": "=x.jpg"}], ".json")
+
+
+def test_outcomes_are_plain_words_in_reports_and_typed_in_records(tmp_path):
+    from pixelguard.protect import Outcome, ProtectionRecord
+    from pixelguard.report import write_report
+
+    record = ProtectionRecord(input="a.png", status=Outcome.FAILED, reason="still a cat")
+    write_report([record.to_dict()], tmp_path / "r.json")
+    write_report([record.to_dict()], tmp_path / "r.csv")
+    assert json.loads((tmp_path / "r.json").read_text())[0]["status"] == "failed"
+    assert ",failed," in (tmp_path / "r.csv").read_text()
+    assert ProtectionRecord.from_dict(record.to_dict()).status is Outcome.FAILED

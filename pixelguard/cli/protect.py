@@ -20,7 +20,7 @@ from pixelguard.errors import PixelGuardError
 from pixelguard import imageio
 from pixelguard.imageio import METADATA_POLICIES, OUTPUT_FORMATS
 from pixelguard.attacks import METHODS
-from pixelguard.protect import ProtectionRecord, Protector
+from pixelguard.protect import Outcome, ProtectionRecord, Protector
 from pixelguard.models.ensembles import ENSEMBLE_PRESETS, is_ensemble_spec
 from pixelguard.report import check_report_path, write_report
 from pixelguard.settings import BUDGETS, CONDITION_NAMES, LOSSES, PRESETS, VIEW_MODES, ProtectSettings, preset_settings
@@ -147,7 +147,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def summary_line(record: ProtectionRecord) -> str:
     """One line per photo, then its notes (format conversions, renames) indented below."""
     name = Path(record.input).name
-    if record.status == "error":
+    if record.status == Outcome.ERROR:
         # The file's path once, as given: engine errors about a file start with it too.
         line = f"{record.input}: error: {record.error.removeprefix(f'{record.input}: ')}"
     elif record.resumed:
@@ -156,7 +156,8 @@ def summary_line(record: ProtectionRecord) -> str:
         saved = f"saved as {record.output}" if record.output else "not written"
         line = (f"{name}: {record.verdict} (SSIM {record.ssim:.4f}, mean dE00 {record.delta_e_mean:.2f}, "
                 f"{record.iterations} iterations, {record.seconds:.1f} s; {saved})")
-    return "\n".join([line, *(f"    note: {note}" for note in record.notes)])
+    notes = [] if record.resumed else record.notes  # said when that run protected it
+    return "\n".join([line, *(f"    note: {note}" for note in notes)])
 
 
 def before_after_table(record: ProtectionRecord) -> str:
@@ -258,7 +259,7 @@ def protect_with_progress(jobs: list[Job], settings: ProtectSettings, args: argp
             ):
                 records.append(record.to_dict())
                 photo_bar.clear()
-                tqdm.write(summary_line(record), file=sys.stderr if record.status == "error" else sys.stdout)
+                tqdm.write(summary_line(record), file=sys.stderr if record.status == Outcome.ERROR else sys.stdout)
                 if len(jobs) == 1 and record.before and not record.resumed:
                     tqdm.write(before_after_table(record), file=sys.stdout)
                 batch_bar.update(1)
@@ -276,13 +277,13 @@ def protect_with_progress(jobs: list[Job], settings: ProtectSettings, args: argp
               f"{sum(r['status'] == 'protected' for r in records)} protected copies from this batch; "
               "run again with --skip-existing to go on", file=sys.stderr)
         return 130
-    return 0 if all(r["status"] == "protected" for r in records) else 1
+    return 0 if all(r["status"] == Outcome.PROTECTED for r in records) else 1
 
 
 def count_line(records: list[dict]) -> str:
     """'3 protected (1 in an earlier run), 1 failed': the batch's outcome, as on disk."""
     parts = []
-    for status in ("protected", "failed", "error"):
+    for status in Outcome:
         count = sum(r["status"] == status for r in records)
         if count:
             resumed = sum(r["status"] == status and r.get("resumed", False) for r in records)

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 from pixelguard import imageio
 from pixelguard.errors import PixelGuardError
 from pixelguard.gui.workers import qimage_from_rgb
-from pixelguard.protect import ProtectionRecord
+from pixelguard.protect import Outcome, ProtectionRecord
 
 THUMBNAIL_SIZE = 56
 ROW_HEIGHT = 68
@@ -190,10 +190,10 @@ class PhotoQueueModel(QAbstractListModel):
         item.record = record
         if record.resumed:
             self.set_status(row, Status.ALREADY_PROTECTED)
-        elif record.status == "protected":
+        elif record.status == Outcome.PROTECTED:
             self.set_status(row, Status.PROTECTED)
-        elif record.status == "failed":
-            self.set_status(row, Status.NOT_PROTECTED, record.verdict.removeprefix("Not protected: "))
+        elif record.status == Outcome.FAILED:
+            self.set_status(row, Status.NOT_PROTECTED, record.reason)
         else:
             self.set_status(row, Status.FAILED, record.error or "")
         if record.before:

@@ -8,7 +8,7 @@ from PySide6.QtCore import QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPalette
 from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
-from pixelguard.protect import ProtectionRecord
+from pixelguard.protect import Outcome, ProtectionRecord
 
 REMOVED = QColor("#d97706")  # the label the protection removes
 STILL_THERE = QColor("#b91c1c")  # ... when it is still in the top 5 after
@@ -207,7 +207,7 @@ class PredictionsPanel(QWidget):
         self._clear_figures()
 
     def show_record(self, record: ProtectionRecord) -> None:
-        if record.status == "error":
+        if record.status == Outcome.ERROR:
             self._set_verdict(f"Could not protect this photo: {record.error}", "bad")
             self.after.set_predictions([], placeholder="No protected file was written.")
             self._clear_figures()

@@ -23,7 +23,7 @@ from pixelguard.gui.workers import (
 )
 from pixelguard.models import list_models
 from pixelguard.batch import Job, Manifest, check_output_folder, give_distinct_names
-from pixelguard.protect import ProtectionRecord
+from pixelguard.protect import Outcome, ProtectionRecord
 from pixelguard.report import write_report
 
 LICENCE = "Apache-2.0"
@@ -424,7 +424,7 @@ class MainWindow(QMainWindow):
         return self.photos.item(index.row()) if index.isValid() else None
 
     def _protected_file(self, item: PhotoItem) -> Path | None:
-        if item.record is not None and item.record.output and item.record.status != "error":
+        if item.record is not None and item.record.output and item.record.status != Outcome.ERROR:
             return Path(item.record.output)
         if item.status is Status.ALREADY_PROTECTED:
             return self.output_for(item)
