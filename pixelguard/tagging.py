@@ -14,6 +14,7 @@ import torch
 
 from pixelguard.errors import PixelGuardError
 from pixelguard.labels import find_label
+from pixelguard.models.classifier import scores_from_logits
 
 
 @dataclass(frozen=True)
@@ -23,16 +24,9 @@ class Tag:
     score: float  # softmax probability (single-label) or sigmoid score (multi-label)
 
 
-def tag_scores(model: torch.nn.Module, logits: torch.Tensor) -> torch.Tensor:
-    """Per-label scores: sigmoid for a multi-label model, softmax otherwise."""
-    if getattr(model, "task", "single-label") == "multi-label":
-        return torch.sigmoid(logits.float())
-    return logits.float().softmax(dim=-1)
-
-
 def ranked_tags(model: torch.nn.Module, labels: list[str], logits: torch.Tensor, k: int) -> list[Tag]:
     """The k best tags for a (C,) logit vector, best first."""
-    scores = tag_scores(model, logits)
+    scores = scores_from_logits(logits, getattr(model, "task", "single-label"))
     values, indices = scores.topk(min(k, scores.shape[-1]))
     return [Tag(i, labels[i], float(s)) for s, i in zip(values.tolist(), indices.tolist())]
 

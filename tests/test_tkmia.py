@@ -17,7 +17,8 @@ from pixelguard.cli import main
 from pixelguard.errors import PixelGuardError
 from pixelguard.batch import Job, protect_batch
 from pixelguard.protect import Protector
-from pixelguard.tagging import current_tags, select_tags, tag_indices, tag_scores
+from pixelguard.models.classifier import scores_from_logits
+from pixelguard.tagging import current_tags, select_tags, tag_indices
 from toy_models import ToyClassifier, paper_settings
 
 ZERO = torch.zeros(3, 224, 224)  # a perturbation at the reference size: the loss is unscaled
@@ -121,9 +122,9 @@ def test_select_tags_validates_names_and_the_current_top_k():
 def test_tag_scores_follow_the_model_task():
     logits = torch.tensor([2.0, 0.0, -1.0])
     model = ToyClassifier()
-    assert torch.allclose(tag_scores(model, logits), logits.softmax(-1))
+    assert torch.allclose(scores_from_logits(logits), logits.softmax(-1))
+    assert torch.allclose(scores_from_logits(logits, "multi-label"), torch.sigmoid(logits))
     model.task = "multi-label"
-    assert torch.allclose(tag_scores(model, logits), torch.sigmoid(logits))
     image = torch.rand(3, 16, 16)
     tags = current_tags(model, image, k=4)
     expected = torch.sigmoid(model(image[None])[0]).topk(4)

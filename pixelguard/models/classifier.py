@@ -33,6 +33,11 @@ def centre_crop(images: torch.Tensor, crop: int) -> torch.Tensor:
     return images[..., top : top + crop, left : left + crop]
 
 
+def scores_from_logits(logits: torch.Tensor, task: str = "single-label") -> torch.Tensor:
+    """Per-class scores: per-class sigmoid for a multi-label tagger, softmax otherwise."""
+    return torch.sigmoid(logits.float()) if task == "multi-label" else logits.float().softmax(dim=-1)
+
+
 class Classifier(nn.Module):
     """Pixel-space images (B,3,H,W) in [0,1], any H and W -> logits (B, C).
 
@@ -85,8 +90,7 @@ class Classifier(nn.Module):
 
     def probabilities(self, images: torch.Tensor) -> torch.Tensor:
         """Softmax for single-label models, per-class sigmoid for multi-label taggers."""
-        logits = self(images)
-        return torch.sigmoid(logits) if self.task == "multi-label" else logits.softmax(dim=-1)
+        return scores_from_logits(self(images), self.task)
 
     @torch.no_grad()
     def top_k(self, images: torch.Tensor, k: int = 5) -> list[list[tuple[str, float]]]:
