@@ -19,7 +19,7 @@ from pixelguard.gui.predictions import PredictionsPanel
 from pixelguard.gui.settings_panel import SettingsPanel
 from pixelguard.gui.viewer import ViewerTabs, ZOOM_STEP
 from pixelguard.gui.workers import (
-    BackgroundCall, BatchProgress, DownloadWorker, ModelCache, PreviewRequest, PreviewWorker, ProtectWorker, describe_seconds,
+    BackgroundCall, BackgroundRun, BatchProgress, DownloadWorker, ModelCache, PreviewRequest, PreviewWorker, ProtectWorker, describe_seconds,
 )
 from pixelguard.models import list_models
 from pixelguard.batch import Job, Manifest, check_output_folder, give_distinct_names
@@ -61,10 +61,8 @@ class MainWindow(QMainWindow):
         self.setWindowIcon(application_icon())
         self.setAcceptDrops(True)
         self.models = ModelCache()
-        self.protect_thread: QThread | None = None
-        self.protect_worker: ProtectWorker | None = None
-        self.download_thread: QThread | None = None
-        self.download_worker: DownloadWorker | None = None
+        self.protect_run: BackgroundRun | None = None  # a ProtectWorker's
+        self.download_run: BackgroundRun | None = None  # a DownloadWorker's
         self.download_dialog: QProgressDialog | None = None
         self.batch: BatchProgress | None = None
         self.batch_counts: dict[str, int] = {}
@@ -260,7 +258,7 @@ class MainWindow(QMainWindow):
         self.addToolBar(toolbar)
 
     def update_actions(self) -> None:
-        busy = self.protect_thread is not None
+        busy = self.protect_run is not None
         has_photos = self.photos.rowCount() > 0
         selected = bool(self.queue.selectionModel().selectedRows())
         self.protect_action.setEnabled(not busy and selected)
@@ -316,7 +314,7 @@ class MainWindow(QMainWindow):
 
     def refresh_existing_outputs(self) -> None:
         """Mark photos whose protected copy is already in the output folder (and unmark the rest)."""
-        if self.protect_thread is not None:
+        if self.protect_run is not None:
             return
         manifest = Manifest(self.settings_panel.output_folder())
         for row, item in enumerate(self.photos.items):
@@ -347,12 +345,12 @@ class MainWindow(QMainWindow):
         return sorted(index.row() for index in self.queue.selectionModel().selectedRows())
 
     def remove_selected(self) -> None:
-        if self.protect_thread is None:
+        if self.protect_run is None:
             self.photos.remove_rows(self.selected_rows())
             self._after_queue_change()
 
     def clear_queue(self) -> None:
-        if self.protect_thread is None:
+        if self.protect_run is None:
             self.photos.remove_rows(list(range(self.photos.rowCount())))
             self._after_queue_change()
 
@@ -516,7 +514,7 @@ class MainWindow(QMainWindow):
         self.protect(list(range(self.photos.rowCount())))
 
     def protect(self, rows: list[int]) -> None:
-        if self.protect_thread is not None or not rows:
+        if self.protect_run is not None or not rows:
             return
         settings = self.settings_panel.settings()
         try:
@@ -551,19 +549,12 @@ class MainWindow(QMainWindow):
         worker.photo_finished.connect(self._photo_finished)
         worker.failed.connect(self._run_failed)
         worker.finished.connect(self._protect_finished)
-        self.protect_worker, self.protect_thread = worker, self._start_worker(worker)
+        self.protect_run = BackgroundRun(worker, self)
         self.progress.setValue(0)
         self.progress.show()
         self.eta.setText(f"0 of {len(jobs)}")
         self.statusBar().showMessage(f"Protecting {len(jobs)} photo(s)…")
         self.update_actions()
-
-    def _start_worker(self, worker) -> QThread:
-        thread = QThread(self)
-        worker.moveToThread(thread)
-        thread.started.connect(worker.run)
-        thread.start()
-        return thread
 
     def _photo_started(self, row: int) -> None:
         self._close_download_dialog()
@@ -605,15 +596,14 @@ class MainWindow(QMainWindow):
         QMessageBox.warning(self, "Protection Stopped", message)
 
     def _protect_finished(self, cancelled: bool) -> None:
+        if self.protect_run is None:  # the window closed and stopped it already
+            return
         for row, item in enumerate(self.photos.items):
             if item.status in (Status.QUEUED, Status.RUNNING):
                 self.photos.set_status(row, Status.WAITING)
         self._close_download_dialog()
-        self.protect_thread.quit()
-        self.protect_thread.wait()
-        self.protect_thread.deleteLater()
-        self.protect_worker.deleteLater()
-        self.protect_thread = self.protect_worker = None
+        self.protect_run.dispose()
+        self.protect_run = None
         self.running_row = None
         self.progress.hide()
         self.eta.setText("")
@@ -628,31 +618,30 @@ class MainWindow(QMainWindow):
         self.update_actions()
 
     def cancel(self) -> None:
-        if self.protect_worker is not None:
-            self.protect_worker.cancel()
+        if self.protect_run is not None:
+            self.protect_run.cancel()
             self.statusBar().showMessage("Cancelling… photos already finished stay saved.")
-        if self.download_worker is not None:
-            self.download_worker.cancel()
+        if self.download_run is not None:
+            self.download_run.cancel()
 
     # -- downloads ----------------------------------------------------------------------
     def download_model(self, name: str) -> None:
-        if self.download_thread is not None:
+        if self.download_run is not None:
             return
         worker = DownloadWorker(name)
         worker.status.connect(self.statusBar().showMessage)
         worker.download_progress.connect(self._download_progress)
         worker.failed.connect(lambda message: QMessageBox.warning(self, "Download Failed", message))
         worker.finished.connect(self._download_finished)
-        self.download_worker, self.download_thread = worker, self._start_worker(worker)
+        self.download_run = BackgroundRun(worker, self)
         self._download_progress(0.0, 0.0)
 
     def _download_finished(self, cancelled: bool) -> None:
+        if self.download_run is None:  # the window closed and stopped it already
+            return
         self._close_download_dialog()
-        self.download_thread.quit()
-        self.download_thread.wait()
-        self.download_thread.deleteLater()
-        self.download_worker.deleteLater()
-        self.download_thread = self.download_worker = None
+        self.download_run.dispose()
+        self.download_run = None
         self.settings_panel.refresh_model_status()
         self.statusBar().showMessage("Download cancelled; it resumes where it stopped next time." if cancelled
                                      else "Model ready.")
@@ -706,12 +695,10 @@ class MainWindow(QMainWindow):
         self.store.setValue("window/centre_splitter", self.centre_splitter.saveState())
         self.store.sync()
         self.hide()  # gone at once; the threads below stop at their next check, which can take a moment
-        for worker, thread in ((self.protect_worker, self.protect_thread),
-                               (self.download_worker, self.download_thread)):
-            if worker is not None:
-                worker.cancel()
-                thread.quit()
-                thread.wait()
+        for run in (self.protect_run, self.download_run):
+            if run is not None:
+                run.stop()
+        self.protect_run = self.download_run = None
         self.preview_worker.latest = -1  # drop the rest of any preview in progress
         self.preview_thread.quit()
         self.preview_thread.wait()

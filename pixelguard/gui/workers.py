@@ -16,7 +16,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 import torch
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, SignalInstance, Slot
+from PySide6.QtCore import QObject, QRunnable, QThread, QThreadPool, Signal, SignalInstance, Slot
 from PySide6.QtGui import QImage
 
 from pixelguard import imageio
@@ -179,6 +179,33 @@ class CancellableWorker(QObject):
             self.failed.emit(f"Unexpected error: {error}")
         finally:
             self.finished.emit(self._stop.is_set())
+
+
+class BackgroundRun:
+    """A CancellableWorker on a thread of its own, from start to teardown; the window holds one
+    per kind of work (protecting, downloading) and asks it, not the thread, what to do."""
+
+    def __init__(self, worker: CancellableWorker, parent: QObject):
+        self.worker = worker
+        self.thread = QThread(parent)
+        worker.moveToThread(self.thread)
+        self.thread.started.connect(worker.run)
+        self.thread.start()
+
+    def cancel(self) -> None:
+        self.worker.cancel()
+
+    def stop(self) -> None:
+        """Cancel (nothing to do once the work is over), then wait for the thread to end."""
+        self.worker.cancel()
+        self.thread.quit()
+        self.thread.wait()
+
+    def dispose(self) -> None:
+        """stop(), then free the thread and the worker."""
+        self.stop()
+        self.thread.deleteLater()
+        self.worker.deleteLater()
 
 
 class ProtectWorker(CancellableWorker):

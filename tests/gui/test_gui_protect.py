@@ -43,7 +43,7 @@ def test_protect_a_photo_and_show_the_proof_read_from_the_saved_file(window, qtb
     qtbot.waitUntil(window.isActiveWindow)
     qtbot.keyClick(window.queue, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
     assert window.cancel_action.isEnabled() and not window.protect_all_action.isEnabled()
-    qtbot.waitUntil(lambda: window.protect_thread is None, timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: window.protect_run is None, timeout=TIMEOUT_MS)
 
     assert statuses(window) == [Status.PROTECTED]
     saved = tmp_path / "protected" / "grace_hopper.png"
@@ -75,8 +75,8 @@ def test_cancel_keeps_finished_photos_and_the_window_responds(window, qtbot, sma
         window.cancel()
 
     window.protect_all()
-    window.protect_worker.photo_finished.connect(cancel_after_first)
-    qtbot.waitUntil(lambda: window.protect_thread is None, timeout=TIMEOUT_MS)
+    window.protect_run.worker.photo_finished.connect(cancel_after_first)
+    qtbot.waitUntil(lambda: window.protect_run is None, timeout=TIMEOUT_MS)
 
     # Whether a photo is protected is the panel's verdict; only a protected one is written.
     assert len(finished) == 1 and finished[0].status in ("protected", "failed")
@@ -89,7 +89,7 @@ def test_cancel_keeps_finished_photos_and_the_window_responds(window, qtbot, sma
     # Still responsive: the others can be protected now; a protected one is kept, not redone.
     assert window.protect_all_action.isEnabled() and not window.cancel_action.isEnabled()
     window.protect_all()
-    qtbot.waitUntil(lambda: window.protect_thread is None, timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: window.protect_run is None, timeout=TIMEOUT_MS)
     assert statuses(window).count(Status.ALREADY_PROTECTED) == int(protected_first)
     assert statuses(window).count(Status.PROTECTED) + statuses(window).count(Status.NOT_PROTECTED) == \
         3 - int(protected_first)
@@ -108,7 +108,7 @@ def test_closing_while_protecting_cancels_and_waits(qtbot, settings_store, small
     window.settings_panel.iterations.setValue(5000)
     window.add_paths([small_photos / "owl.png"])
     window.protect_all()
-    thread = window.protect_thread
+    thread = window.protect_run.thread
     qtbot.waitUntil(lambda: window.batch.current > 0, timeout=TIMEOUT_MS)
     window.close()
     assert thread.isFinished()

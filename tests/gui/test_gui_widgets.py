@@ -355,7 +355,7 @@ def test_download_shows_a_progress_dialog_and_can_be_cancelled(window, qtbot, mo
     cancel_button = window.download_dialog.findChild(QPushButton)
     assert cancel_button.text() == "Cancel"
     cancel_button.click()
-    qtbot.waitUntil(lambda: window.download_thread is None, timeout=10_000)
+    qtbot.waitUntil(lambda: window.download_run is None, timeout=10_000)
     assert window.download_dialog is None
     assert window.statusBar().currentMessage().startswith("Download cancelled")
 
@@ -389,7 +389,7 @@ def test_strong_preset_fetches_its_label_hierarchy_before_the_first_photo(window
     assert fetched == ["imagenet-class-paths"]
     assert "0.3 MB of 0.6 MB" in window.download_dialog.labelText()
     window.download_dialog.findChild(QPushButton).click()
-    qtbot.waitUntil(lambda: window.protect_thread is None, timeout=10_000)
+    qtbot.waitUntil(lambda: window.protect_run is None, timeout=10_000)
     assert window.photos.item(0).status is Status.WAITING
     assert not (tmp_path / "protected").exists()
 
@@ -446,7 +446,7 @@ def test_refuses_an_output_folder_that_would_replace_the_originals(window, tmp_p
     warnings = []
     monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text: warnings.append(text))
     window.protect_all()
-    assert window.protect_thread is None and "replace the originals" in warnings[0]
+    assert window.protect_run is None and "replace the originals" in warnings[0]
 
 
 def test_budget_choice_enables_the_matching_size_and_reaches_the_settings(qtbot):
