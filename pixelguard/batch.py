@@ -21,6 +21,7 @@ from typing import Callable, Iterable, Iterator
 from pixelguard import imageio
 from pixelguard.atomic import remove_stale_temporaries, write_atomically
 from pixelguard.errors import PixelGuardError
+from pixelguard.models.download import sha256_file
 from pixelguard.protect import Outcome, Protector, ProtectionRecord
 from pixelguard.settings import ProtectSettings
 
@@ -50,9 +51,17 @@ def plan_jobs(inputs: Iterable[str | Path], out_dir: str | Path, *, recursive: b
     check_output_folder(out_dir, inputs)
     jobs = [Job(path, imageio.output_path_for(path, out_dir, fmt, relative_to=base))
             for path, base in imageio.iter_images(inputs, recursive=recursive, exclude=[out_dir])]
+    return checked_jobs(jobs, out_dir)
+
+
+def checked_jobs(jobs: list[Job], out_dir: Path, inputs: Iterable[Path] = ()) -> list[Job]:
+    """The jobs of a batch into `out_dir`, checked before any work (the output folder, no copy
+    replacing its original) and with distinct output names; PixelGuardError otherwise."""
+    check_output_folder(out_dir, inputs)
     for job in jobs:
-        if job.output.exists() and _same_file(job.output, job.input):
-            raise PixelGuardError(f"{job.input}: its protected copy would replace it; choose another output folder")
+        if imageio.same_file(job.output, job.input):
+            raise PixelGuardError(f"{job.input}: its protected copy would replace the original; "
+                                  "choose another output folder")
     return give_distinct_names(jobs)
 
 
@@ -61,7 +70,7 @@ def check_output_folder(out_dir: Path, inputs: Iterable[Path] = ()) -> None:
     if out_dir.exists() and not out_dir.is_dir():
         raise PixelGuardError(f"{out_dir}: exists and is not a folder; choose a folder for the protected copies")
     for entry in inputs:
-        if entry.is_dir() and out_dir.exists() and _same_file(out_dir, entry):
+        if entry.is_dir() and imageio.same_file(out_dir, entry):
             raise PixelGuardError(f"{out_dir}: is an input folder; the protected copies need a folder of their own")
     existing = next(folder for folder in (out_dir, *out_dir.parents) if folder.exists())
     if not os.access(existing, os.W_OK | os.X_OK):
@@ -88,21 +97,6 @@ def give_distinct_names(jobs: list[Job]) -> list[Job]:
         taken.add(str(candidate).casefold())
         claimed.add(str(candidate).casefold())
     return jobs
-
-
-def _same_file(first: Path, second: Path) -> bool:
-    try:
-        return os.path.samefile(first, second)
-    except OSError:
-        return first.resolve() == second.resolve()
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def settings_digest(settings: ProtectSettings) -> str:
@@ -145,8 +139,8 @@ class Manifest:
         if not entry or entry.get("status") != Outcome.PROTECTED or not job.output.is_file():
             return None
         try:
-            unchanged = (file_sha256(job.input) == entry.get("input_sha256")
-                         and file_sha256(job.output) == entry.get("output_sha256"))
+            unchanged = (sha256_file(job.input) == entry.get("input_sha256")
+                         and sha256_file(job.output) == entry.get("output_sha256"))
         except OSError:
             return None
         if not unchanged:
@@ -162,9 +156,9 @@ class Manifest:
         entry = {"input": str(job.input), "status": record.status, "settings": settings_digest(settings),
                  "record": record.to_dict()}
         try:
-            entry["input_sha256"] = file_sha256(job.input)
+            entry["input_sha256"] = sha256_file(job.input)
             if record.status == Outcome.PROTECTED and record.output:
-                entry["output_sha256"] = file_sha256(record.output)
+                entry["output_sha256"] = sha256_file(record.output)
         except OSError:
             pass
         self.entries[self._key(job.output)] = entry

@@ -502,13 +502,14 @@ def check_destination(destination: Path, source_path: Path, overwrite: bool) -> 
     """OutputError unless `destination` may be written: not a folder, not the input, not existing unless overwrite."""
     if destination.is_dir():
         raise OutputError(f"{destination}: is a folder, cannot write an image there")
-    if _same_file(destination, source_path):
+    if same_file(destination, source_path):
         raise OutputError(f"{destination}: refusing to write over the input file")
     if destination.exists() and not overwrite:
         raise OutputExistsError(f"{destination}: already exists (use --overwrite to replace it)")
 
 
-def _same_file(first: Path, second: Path) -> bool:
+def same_file(first: Path, second: Path) -> bool:
+    """Whether two paths name one file (or folder), existing or not."""
     if first.resolve() == second.resolve():
         return True
     # Hard links and case-insensitive file systems: different names, one file.

@@ -195,7 +195,7 @@ def test_output_that_is_a_file_or_an_input_folder_is_refused_before_any_work(tmp
         assert main(["protect", str(folder), "-o", str(out), "--model", "no-such-model"]) == 2
         err = capsys.readouterr().err
         assert message in err and err.count("\n") == 1  # before the model is even looked up
-    with pytest.raises(PixelGuardError, match="would replace it"):
+    with pytest.raises(PixelGuardError, match="would replace the original"):
         plan_jobs([folder / "a.png"], folder, recursive=False, fmt="keep")
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
 from pathlib import Path
 
 import numpy as np
@@ -49,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     raw_output = Path(args.raw) if args.raw else None
     if output.suffix.lower() != ".png":
         raise PixelGuardError(f"{output}: the heat map is written as PNG; give the output a .png name")
-    if raw_output is not None and _same_path(raw_output, output):
+    if raw_output is not None and imageio.same_file(raw_output, output):
         raise PixelGuardError("--raw and -o name the same file")
     for destination in filter(None, (output, raw_output)):
         imageio.check_destination(destination, Path(args.image), args.overwrite)
@@ -65,12 +64,6 @@ def run(args: argparse.Namespace) -> int:
         _write(raw_output, _npy_bytes(cv_map.float().cpu().numpy()))
         print(f"wrote {raw_output}")
     return 0
-
-
-def _same_path(first: Path, second: Path) -> bool:
-    if first.exists() and second.exists():
-        return os.path.samefile(first, second)
-    return first.resolve() == second.resolve()
 
 
 def _png_bytes(rgb: np.ndarray) -> bytes:

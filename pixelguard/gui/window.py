@@ -22,7 +22,7 @@ from pixelguard.gui.workers import (
     BackgroundCall, BackgroundRun, BatchProgress, DownloadWorker, ModelCache, PreviewRequest, PreviewWorker, ProtectWorker, describe_seconds,
 )
 from pixelguard.models import list_models
-from pixelguard.batch import Job, Manifest, check_output_folder, give_distinct_names
+from pixelguard.batch import Job, Manifest, checked_jobs
 from pixelguard.protect import Outcome, ProtectionRecord
 from pixelguard.report import write_report
 
@@ -525,16 +525,11 @@ class MainWindow(QMainWindow):
             QMessageBox.warning(self, "Cannot Protect", str(error))
             return
         jobs = [Job(self.photos.item(row).path, self.output_for(self.photos.item(row))) for row in rows]
-        if any(job.output.resolve() == job.input.resolve() for job in jobs):
-            QMessageBox.warning(self, "Cannot Protect", "The output folder is where the photos are: the protected "
-                                "copies would replace the originals. Choose another output folder.")
-            return
         try:
-            check_output_folder(self.settings_panel.output_folder())
+            jobs = list(zip(rows, checked_jobs(jobs, self.settings_panel.output_folder())))
         except PixelGuardError as error:
             QMessageBox.warning(self, "Cannot Protect", str(error))
             return
-        jobs = list(zip(rows, give_distinct_names(jobs)))
         self.settings_panel.save(self.store)
         for row in rows:
             self.photos.set_status(row, Status.QUEUED)

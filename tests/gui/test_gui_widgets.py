@@ -446,7 +446,7 @@ def test_refuses_an_output_folder_that_would_replace_the_originals(window, tmp_p
     warnings = []
     monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text: warnings.append(text))
     window.protect_all()
-    assert window.protect_run is None and "replace the originals" in warnings[0]
+    assert window.protect_run is None and "would replace the original" in warnings[0]
 
 
 def test_budget_choice_enables_the_matching_size_and_reaches_the_settings(qtbot):
