@@ -31,9 +31,9 @@ from pixelguard.semantics import relation_for
 
 RUNS = {
     # name: (settings overrides, how to pick the target: None = the method decides)
-    "labelfool": ({"method": "labelfool"}, None),
-    "random": ({"method": "labelfool"}, "random"),
-    "easiest": ({"method": "labelfool"}, "easiest"),
+    "labelfool": ({"method": "labelfool", "condition": "target"}, None),
+    "random": ({"method": "labelfool", "condition": "target"}, "random"),
+    "easiest": ({"method": "labelfool", "condition": "target"}, "easiest"),
     "labelfool-privacy": ({"method": "labelfool", "privacy_target": True}, None),
     "cvpire top5": ({"condition": "top5"}, None),
     "cvpire semantic": ({"condition": "semantic"}, None),

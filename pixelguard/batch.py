@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tempfile
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -75,6 +76,15 @@ def check_output_folder(out_dir: Path, inputs: Iterable[Path] = ()) -> None:
     existing = next(folder for folder in (out_dir, *out_dir.parents) if folder.exists())
     if not os.access(existing, os.W_OK | os.X_OK):
         raise PixelGuardError(f"{existing}: cannot write there (permission denied); choose another output folder")
+    # Permission bits do not tell everything (root, read-only mounts, /proc): try a real file.
+    try:
+        handle, probe = tempfile.mkstemp(prefix=".pixelguard-probe-", dir=existing)
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise PixelGuardError(f"{existing}: cannot create a file there ({reason.lower()}); "
+                              "choose another output folder") from None
 
 
 def give_distinct_names(jobs: list[Job]) -> list[Job]:

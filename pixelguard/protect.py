@@ -17,7 +17,6 @@ import numpy as np
 import torch
 
 from pixelguard import imageio, metrics, perceptual, robust, transfer
-from pixelguard.attacks import PlanContext, get_method
 from pixelguard.attacks.kaa import relational_mask
 from pixelguard.attacks.loop import AttackOutcome, Optimiser, run_attack
 from pixelguard.devices import resolve_device
@@ -27,7 +26,7 @@ from pixelguard.models import datapacks, get_entry, model_status
 from pixelguard.models.ensembles import ensemble_member_names
 from pixelguard.panel import verify_on_panel
 from pixelguard.semantics import LABEL_SET_PACKS
-from pixelguard.settings import MARGIN_METHODS, ProtectSettings
+from pixelguard.settings import ProtectSettings
 from pixelguard.tagging import tag_indices
 from pixelguard.threshold import colour_variance_map
 from pixelguard.views import Resize, encode_decode, target_size
@@ -56,7 +55,7 @@ def data_packs_to_download(settings: ProtectSettings) -> list[str]:
     Fetching them before the first photo lets a face show the download (size, progress,
     cancel) instead of stalling inside the attack; model files are left to the engine.
     """
-    if not settings.uses_semantics:
+    if not settings.build().needs_hierarchy:
         return []
     packs: list[str] = []
     for name in ensemble_member_names(settings.model):
@@ -165,21 +164,21 @@ class Protector:
         download_progress: Callable[[int, int], None] | None = None,
         verify_models: list[torch.nn.Module] | None = None,
     ):
-        settings.validate()
-        self.settings = settings
-        self.device = resolve_device(settings.device)
+        self.settings = settings  # the form, for reports and the manifest
+        self.run = run = settings.build()
+        self.device = resolve_device(run.device)
         if model is None:
-            model = transfer.load_models(settings.model, device=self.device, progress=download_progress)
+            model = transfer.load_models(run.model, device=self.device, progress=download_progress)
         self.model = model.to(self.device).eval()
         self.labels: list[str] = list(model.labels)
         # Names the user typed fail once, before any photo, not once per photo.
-        for name in (settings.label, settings.target):
+        for name in (run.label, getattr(run.options, "target", None)):
             if name:
                 find_label(self.labels, name)
-        tag_indices(self.labels, settings.hide)
+        tag_indices(self.labels, getattr(run.options, "hide", ()))
         if verify_models is None:
             verify_models = [transfer.load_models(name, device=self.device, progress=download_progress)
-                             for name in settings.verify_with]
+                             for name in run.verify_with]
         for extra in verify_models:
             if list(extra.labels) != self.labels:
                 raise PixelGuardError(
@@ -187,10 +186,10 @@ class Protector:
                     "the panel needs models with the same label set")
         # The held-out panel: the protecting model(s) along independent routes, plus the user's.
         self.panel_models = [self.model] + [extra.to(self.device).eval() for extra in verify_models]
-        if settings.robust:
-            self.attack_model = robust.SampledRoutes(self.model, seed=settings.seed)
+        if run.loop.robust:
+            self.attack_model = robust.SampledRoutes(self.model, seed=run.loop.seed)
         else:
-            self.attack_model = transfer.attack_model(self.model, settings)
+            self.attack_model = transfer.attack_model(self.model, run.loop)
 
     def tensor(self, rgb: np.ndarray) -> torch.Tensor:
         """HxWx3 uint8 -> (3,H,W) in [0,1] on this protector's device."""
@@ -202,8 +201,9 @@ class Protector:
 
     def budget_map(self, image: torch.Tensor) -> torch.Tensor:
         """pT = m * cV: per-pixel bound, in [0,1] pixel units, shared by the three channels."""
-        cv = colour_variance_map(image, window=self.settings.window, sigma=self.settings.sigma)
-        return cv * (self.settings.strength / 255)
+        budget = self.run.budget
+        cv = colour_variance_map(image, window=budget.window, sigma=budget.sigma)
+        return cv * (budget.strength / 255)
 
     def protect_image(
         self,
@@ -218,25 +218,24 @@ class Protector:
         """Protect one loaded photo; verify the encoded file on the model's own pipeline and on
         the held-out panel, and write it to `output` only when protected. An unprotected result
         is written under failed_output_path(output) with keep_failed, else nowhere."""
-        settings = self.settings
+        run = self.run
         started = time.perf_counter()
         imageio.check_processable(source)
         imageio.check_destination(output, source.path, overwrite)
         image = self.tensor(source.rgb)
         clean_logits = self.logits(image)
-        method = get_method(settings.method)
         budget = self.budget_map(image)  # the RGB bound; also the plans' L1 normaliser
-        if settings.relational_mask or getattr(method, "relational_mask", False):
-            budget = budget * relational_mask(self.model, image, seed=settings.seed)
+        if run.budget.relational_mask or run.method.uses_relational_mask:
+            budget = budget * relational_mask(self.model, image, seed=run.loop.seed)
         budget_l1 = float(budget.sum()) * 3
-        context = PlanContext(self.model, self.labels, image, clean_logits, budget, settings)
-        plan = transfer.with_loss(method.plan(context), context)
+        context = run.plan_context(self.model, self.labels, image, clean_logits, budget)
+        plan = transfer.with_loss(run.method.plan(context), context, run.loop)
         condition = plan.condition
         record = ProtectionRecord(
             input=str(source.path),
-            model=settings.model,
-            method=settings.method,
-            condition=getattr(plan.condition, "name", settings.condition),
+            model=run.model,
+            method=run.method.name,
+            condition=condition.name,
             label=self.labels[plan.label],
             device=str(self.device),
             before=top_k(clean_logits, self.labels),
@@ -245,8 +244,8 @@ class Protector:
         )
         if budget_l1 == 0:
             record.notes.append("the photo has no colour variation, so no invisible change is possible")
-        output_format = imageio.resolve_format(settings.format, source)
-        attempt_run = self._perceptual_attempts if settings.budget == "delta-e" else self._rgb_attempts
+        output_format = imageio.resolve_format(run.output.format, source)
+        attempt_run = self._perceptual_attempts if run.budget.kind == "delta-e" else self._rgb_attempts
         checked = attempt_run(
             image, budget, plan, condition, source, output, output_format, record,
             on_iteration=on_iteration, should_stop=should_stop,
@@ -291,10 +290,10 @@ class Protector:
     def _encode_and_check(self, protected, source, output, condition, record, attempt) -> "CheckedOutput":
         """Encode as the file will be written, decode it, and check the condition on the model's
         own pipeline and on the panel."""
-        settings = self.settings
+        chosen = self.run.output
         encoded = imageio.encode_image(
-            imageio.tensor_to_rgb(protected), source, format=settings.format, jpeg_quality=settings.jpeg_quality,
-            metadata=settings.metadata, notes=record.notes if attempt == 1 else None,
+            imageio.tensor_to_rgb(protected), source, format=chosen.format, jpeg_quality=chosen.jpeg_quality,
+            metadata=chosen.metadata, notes=record.notes if attempt == 1 else None,
         )
         saved = imageio.decode_image(encoded, output, max_pixels=source.size[0] * source.size[1])
         saved_logits = self.logits(self.tensor(saved.rgb))
@@ -305,24 +304,24 @@ class Protector:
     def _rgb_attempts(self, image, budget, plan, condition, source, output, output_format, record, *,
                       on_iteration, should_stop) -> "CheckedOutput":
         """Algorithm 1's budget at native resolution; a lossy output's real encoder in the loop."""
-        settings = self.settings
+        loop = self.run.loop
         through = None
         if imageio.is_lossy(output_format):
             def through(candidate: torch.Tensor) -> torch.Tensor:
                 rgb = imageio.tensor_to_rgb(candidate)
-                return self.tensor(encode_decode(rgb, **imageio.encoder_options(output_format, settings.jpeg_quality)))
+                return self.tensor(encode_decode(rgb, **imageio.encoder_options(output_format, self.run.output.jpeg_quality)))
 
-        confidence = settings.confidence or robust.DEFAULT_CONFIDENCE
-        stop = transfer.confident(condition, settings.confidence)
-        if settings.robust:
+        confidence = loop.confidence or robust.DEFAULT_CONFIDENCE
+        stop = transfer.confident(condition, loop.confidence)
+        if loop.robust:
             stop = robust.stop_condition(condition, confidence)
-        generator = torch.Generator().manual_seed(settings.seed)
+        generator = torch.Generator().manual_seed(loop.seed)
         start = None
         for attempt in range(1, VERIFY_ATTEMPTS + 1):
             outcome: AttackOutcome = run_attack(
                 self.attack_model, image, budget, self._objective(plan, condition, confidence), stop,
-                max_iter=settings.max_iter, optimiser=transfer.loop_optimiser(settings), start=start,
-                generator=generator, through=through, patience=robust.PATIENCE if settings.robust else 1,
+                max_iter=loop.max_iter, optimiser=transfer.loop_optimiser(loop), start=start,
+                generator=generator, through=through, patience=robust.PATIENCE if loop.robust else 1,
                 on_iteration=on_iteration, should_stop=should_stop,
             )
             record.iterations += outcome.iterations
@@ -336,8 +335,8 @@ class Protector:
 
     def _objective(self, plan, condition, confidence: float):
         """Robust runs push a removal condition's labels past a margin on every view."""
-        members = robust.removal_set(condition) if self.settings.robust else None
-        if members is None or self.settings.method not in MARGIN_METHODS:
+        members = robust.removal_set(condition) if self.run.loop.robust else None
+        if members is None or not self.run.method.supports_margin_loss:
             return plan.objective
         return robust.SetMarginObjective(*members, confidence)
 
@@ -346,21 +345,22 @@ class Protector:
         """The perceptual budget: optimise on a grid no finer than an upload keeps, then apply the
         change at native size within the exact CIEDE2000 allowance. A panel that fails sends the
         loop on from where it stopped with a larger margin."""
-        settings = self.settings
-        allowance = perceptual.allowance_map(image, settings.max_delta_e, settings.window, settings.sigma)
+        loop, budget_settings = self.run.loop, self.run.budget
+        allowance = perceptual.allowance_map(image, budget_settings.max_delta_e, budget_settings.window,
+                                             budget_settings.sigma)
         grid = target_size(*image.shape[-2:], "long", robust.UPLOAD_GRID_SIDE)
         work = Resize("long", robust.UPLOAD_GRID_SIDE, "area").apply(image[None])[0]
         budget = perceptual.PerceptualBudget(work, perceptual.shrink_allowance(allowance, grid))
-        confidence = settings.confidence or robust.DEFAULT_CONFIDENCE
-        optimiser = transfer.loop_optimiser(settings) or Optimiser(lr=robust.LEARNING_RATE)
-        generator = torch.Generator().manual_seed(settings.seed)
+        confidence = loop.confidence or robust.DEFAULT_CONFIDENCE
+        optimiser = transfer.loop_optimiser(loop) or Optimiser(lr=robust.LEARNING_RATE)
+        generator = torch.Generator().manual_seed(loop.seed)
         start = None
         for attempt in range(1, VERIFY_ATTEMPTS + 1):
-            stop = robust.stop_condition(condition, confidence) if settings.robust else condition
+            stop = robust.stop_condition(condition, confidence) if loop.robust else condition
             outcome: AttackOutcome = run_attack(
                 self.attack_model, work, budget, self._objective(plan, condition, confidence), stop,
-                max_iter=settings.max_iter, optimiser=optimiser, start=start, generator=generator,
-                patience=robust.PATIENCE if settings.robust else 1,
+                max_iter=loop.max_iter, optimiser=optimiser, start=start, generator=generator,
+                patience=robust.PATIENCE if loop.robust else 1,
                 on_iteration=on_iteration, should_stop=should_stop,
             )
             record.iterations += outcome.iterations
@@ -372,7 +372,7 @@ class Protector:
                 break
             start = perturbation
             confidence += robust.DEFAULT_CONFIDENCE
-        record.extra["max_delta_e"] = settings.max_delta_e
+        record.extra["max_delta_e"] = budget_settings.max_delta_e
         record.extra["mean_allowance"] = round(float(allowance.mean()), 4)
         return checked
 

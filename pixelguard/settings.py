@@ -1,18 +1,25 @@
-"""What a user can choose for a protection run, checked before any photo is touched.
+"""What a user can choose for a protection run, checked completely before any photo is touched.
 
-Kept below the engine: the attacks, transfer and the pipeline read these settings, and this
-module imports none of them.
+`ProtectSettings` is the form both faces fill (one field per CLI flag). `build()` turns it into
+`RunSettings`: frozen groups (budget, loop, output), the chosen method with its own options
+dataclass and one of its declared conditions, each group checked when it is built. The engine
+reads only `RunSettings`. Kept above the attack methods (it reads their declarations) and below
+the pipeline (transfer, protect), which import it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Any
 
+from pixelguard.attacks import METHODS, Method, PlanContext, get_method
+from pixelguard.attacks.objectives import DEFAULT_L1_WEIGHT
 from pixelguard.errors import PixelGuardError
 from pixelguard.imageio import METADATA_POLICIES, canonical_format
 from pixelguard.models import DEFAULT_MODEL
 from pixelguard.models.ensembles import ensemble_member_names
 from pixelguard.perceptual import DEFAULT_MAX_DELTA_E
+from pixelguard.threshold import check_window
 
 # m = 24/255, measured (README "Choosing the strength"): the thesis' 11/255 was set on 256 px
 # images; at native resolution the max-scaled map leaves most pixels' budget under one 8-bit
@@ -20,94 +27,64 @@ from pixelguard.perceptual import DEFAULT_MAX_DELTA_E
 # (top-5, saved PNG) with mean SSIM 0.998.
 DEFAULT_STRENGTH = 24 / 255
 DEFAULT_MAX_ITER = 100
-DEFAULT_L1_WEIGHT = 1.0
-# The attack methods (pixelguard.attacks.METHODS; a test keeps the two in step).
-METHOD_NAMES = ("cvpire", "labelfool", "kaa", "tkmia", "tkml-ap")
-CONDITION_NAMES = ("top1", "top5", "top1-margin", "semantic")  # pixelguard.attacks.conditions builds them
+# Every condition some method can be judged by, the default first (the --condition choices).
+CONDITION_NAMES = tuple(dict.fromkeys(name for method in METHODS.values() for name in method.conditions))
 LOSSES = ("ce", "margin")
 MARGIN_CONDITIONS = ("top1", "top5", "top1-margin")
-MARGIN_METHODS = ("cvpire",)
 BUDGETS = ("delta-e", "rgb")
 VIEW_MODES = ("robust", "model")
 
 
-@dataclass
-class ProtectSettings:
-    """Everything a user can choose for one protection run (CLI flags, GUI panel)."""
+def _choice(value: str, choices, what: str) -> None:
+    if value not in choices:
+        raise PixelGuardError(f"unknown {what} '{value}'; choose one of: {', '.join(choices)}")
 
-    model: str = DEFAULT_MODEL
-    method: str = "cvpire"
-    condition: str = "semantic"
-    # The perceptual budget (pixelguard.perceptual) and robust optimisation (pixelguard.robust)
-    # by default; budget="rgb" with views="model" is Algorithm 1 as published (the Fast preset).
-    budget: str = "delta-e"  # "delta-e": per-pixel CIEDE2000 allowance; "rgb": m * cV per channel
+
+@dataclass(frozen=True)
+class BudgetSettings:
+    """How much each pixel may change (pixelguard.perceptual, pixelguard.threshold)."""
+
+    kind: str = "delta-e"  # "delta-e": per-pixel CIEDE2000 allowance; "rgb": m * cV per channel
     max_delta_e: float = DEFAULT_MAX_DELTA_E  # the allowance where texture masks most
-    views: str = "robust"  # "robust": many routes to the classifier each step; "model": its own only
-    verify_with: tuple[str, ...] = ()  # more models for the held-out panel
-    strength: float = round(DEFAULT_STRENGTH * 255)  # m, in 8-bit levels (budget "rgb")
-    l1: float = DEFAULT_L1_WEIGHT
-    max_iter: int = DEFAULT_MAX_ITER
-    label: str | None = None
-    format: str = "keep"
-    jpeg_quality: int = 90
-    metadata: str = "strip"
-    device: str = "auto"
-    seed: int = 0
+    strength: float = round(DEFAULT_STRENGTH * 255)  # m, in 8-bit levels (kind "rgb")
     window: int = 5
     sigma: float = 1.0
-    k: int = 5  # top-k cut-off of the semantic condition and of TkMIA
-    target: str | None = None  # labelfool: the label to aim for (default: chosen automatically)
-    privacy_target: bool = False  # labelfool: only targets semantically far from the truth
-    hide: tuple[str, ...] = ()  # tkmia: the tags to hide
-    # Transfer and robustness (pixelguard.transfer; `--transfer` sets the published ones).
-    momentum: float = 0.0  # > 0: momentum-iterative sign steps (MI) instead of Adam
-    ti: bool = False  # MI only: translation-invariant gradient smoothing
-    di: bool = False  # input diversity
-    loss: str = "ce"  # "margin": logit-margin loss (cvpire, top-k conditions)
-    confidence: float = 0.0  # the loop goes on until the label trails by this many logits
-    eot: bool = False  # expectation over upload transforms (JPEG, downscale, crop)
     relational_mask: bool = False  # limit the budget to the relational pixel mask (KAA+ER)
 
-    def validate(self) -> None:
-        """Every check that needs no model or photo; faces call it before any work."""
-        if self.method not in METHOD_NAMES:
-            raise PixelGuardError(f"unknown method '{self.method}'; choose one of: {', '.join(METHOD_NAMES)}")
-        if self.condition not in CONDITION_NAMES:
-            raise PixelGuardError(f"unknown condition '{self.condition}'; choose one of: {', '.join(CONDITION_NAMES)}")
-        canonical_format(self.format)
-        if self.metadata not in METADATA_POLICIES:
-            raise PixelGuardError(f"unknown metadata policy '{self.metadata}'; choose one of: "
-                                  f"{', '.join(METADATA_POLICIES)}")
-        if self.budget not in BUDGETS:
-            raise PixelGuardError(f"unknown budget '{self.budget}'; choose one of: {', '.join(BUDGETS)}")
-        if self.views not in VIEW_MODES:
-            raise PixelGuardError(f"unknown views '{self.views}'; choose one of: {', '.join(VIEW_MODES)}")
-        if self.robust and (self.di or self.eot):
-            raise PixelGuardError("--di and --eot vary the model's own pipeline; the default --views robust already "
-                                  "optimises over resizers, crops and uploads: use them with --views model")
+    def __post_init__(self):
+        _choice(self.kind, BUDGETS, "budget")
         if not 0 < self.max_delta_e <= 20:
             raise PixelGuardError(f"--max-delta-e must be above 0 and at most 20 (CIEDE2000), got {self.max_delta_e}")
         if not 0 < self.strength <= 255:
             raise PixelGuardError(f"--strength must be above 0 and at most 255 (8-bit levels), got {self.strength}")
+        check_window(self.window, self.sigma)
+
+
+@dataclass(frozen=True)
+class LoopSettings:
+    """How the shared loop optimises (pixelguard.attacks.loop, pixelguard.robust, pixelguard.transfer)."""
+
+    max_iter: int = DEFAULT_MAX_ITER
+    l1: float = DEFAULT_L1_WEIGHT
+    seed: int = 0
+    views: str = "robust"  # "robust": many routes to the classifier each step; "model": its own only
+    momentum: float = 0.0  # > 0: momentum-iterative sign steps (MI) instead of Adam
+    ti: bool = False  # MI only: translation-invariant gradient smoothing
+    di: bool = False  # input diversity
+    loss: str = "ce"  # "margin": logit-margin loss (methods that support it, top-k conditions)
+    confidence: float = 0.0  # the loop goes on until the label trails by this many logits
+    eot: bool = False  # expectation over upload transforms (JPEG, downscale, crop)
+
+    def __post_init__(self):
+        _choice(self.views, VIEW_MODES, "views")
+        _choice(self.loss, LOSSES, "loss")
+        if self.robust and (self.di or self.eot):
+            raise PixelGuardError("--di and --eot vary the model's own pipeline; the default --views robust already "
+                                  "optimises over resizers, crops and uploads: use them with --views model")
         if self.l1 < 0:
             raise PixelGuardError(f"--l1 must be 0 or more, got {self.l1}")
         if self.max_iter < 1:
             raise PixelGuardError(f"--max-iter must be at least 1, got {self.max_iter}")
-        if self.k < 1:
-            raise PixelGuardError(f"--k must be at least 1, got {self.k}")
-        if not 1 <= self.jpeg_quality <= 100:
-            raise PixelGuardError(f"--jpeg-quality must be between 1 and 100, got {self.jpeg_quality}")
-        self._validate_transfer_options()
-
-    def _validate_transfer_options(self) -> None:
-        ensemble_member_names(self.model)
-        if self.loss not in LOSSES:
-            raise PixelGuardError(f"unknown loss '{self.loss}'; choose one of: {', '.join(LOSSES)}")
-        if self.loss == "margin" and not self.margin_applies:
-            raise PixelGuardError(
-                f"--loss margin works with --method {'/'.join(MARGIN_METHODS)} and the conditions "
-                f"{', '.join(MARGIN_CONDITIONS)}"
-            )
         if self.momentum < 0:
             raise PixelGuardError(f"--momentum must be 0 or more, got {self.momentum}")
         if self.ti and self.momentum <= 0:
@@ -116,19 +93,140 @@ class ProtectSettings:
             raise PixelGuardError(f"--confidence must be 0 or more, got {self.confidence}")
 
     @property
-    def margin_applies(self) -> bool:
-        """Whether the logit-margin loss fits this method and condition."""
-        return self.method in MARGIN_METHODS and self.condition in MARGIN_CONDITIONS
-
-    @property
     def robust(self) -> bool:
         return self.views == "robust"
 
+
+@dataclass(frozen=True)
+class OutputSettings:
+    """How the protected file is written (pixelguard.imageio)."""
+
+    format: str = "keep"
+    jpeg_quality: int = 90
+    metadata: str = "strip"
+
+    def __post_init__(self):
+        canonical_format(self.format)
+        _choice(self.metadata, METADATA_POLICIES, "metadata policy")
+        if not 1 <= self.jpeg_quality <= 100:
+            raise PixelGuardError(f"--jpeg-quality must be between 1 and 100, got {self.jpeg_quality}")
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """A checked, frozen protection run: what the engine reads."""
+
+    model: str
+    device: str
+    verify_with: tuple[str, ...]
+    method: Method
+    condition: str  # one of method.conditions
+    options: Any  # an instance of method.options_type
+    label: str | None
+    k: int
+    budget: BudgetSettings
+    loop: LoopSettings
+    output: OutputSettings
+
     @property
-    def uses_semantics(self) -> bool:
+    def needs_hierarchy(self) -> bool:
         """Whether protecting needs the label hierarchy (which labels are related to which)."""
-        return self.method == "semantic" or self.condition == "semantic" or (
-            self.method == "labelfool" and self.privacy_target)
+        return self.method.needs_hierarchy(self.condition, self.options)
+
+    @property
+    def margin_applies(self) -> bool:
+        """Whether the logit-margin loss fits this method and condition."""
+        return margin_applies(self.method, self.condition)
+
+    def plan_context(self, model, labels: list[str], image, clean_logits, budget) -> PlanContext:
+        """What the method sees of this run when planning one photo."""
+        return PlanContext(model, labels, image, clean_logits, budget, self.condition, self.options, self.label,
+                           self.k, self.loop.l1)
+
+
+def margin_applies(method: Method, condition: str) -> bool:
+    return method.supports_margin_loss and condition in MARGIN_CONDITIONS
+
+
+def method_option_names() -> dict[str, list[str]]:
+    """Each method option's field name -> the methods that declare it (the faces' per-method fields)."""
+    owners: dict[str, list[str]] = {}
+    for method in METHODS.values():
+        for option in fields(method.options_type):
+            owners.setdefault(option.name, []).append(method.name)
+    return owners
+
+
+@dataclass
+class ProtectSettings:
+    """The form both faces fill for one protection run (CLI flags, GUI panel); see build()."""
+
+    model: str = DEFAULT_MODEL
+    method: str = "cvpire"
+    condition: str | None = None  # None: the method's default (its first declared condition)
+    label: str | None = None
+    device: str = "auto"
+    verify_with: tuple[str, ...] = ()  # more models for the held-out panel
+    k: int = 5  # top-k cut-off of the semantic condition and of the tag methods
+    # BudgetSettings. The perceptual budget (pixelguard.perceptual) and robust optimisation
+    # (pixelguard.robust) by default; budget="rgb" with views="model" is Algorithm 1 as
+    # published (the Fast preset).
+    budget: str = "delta-e"
+    max_delta_e: float = DEFAULT_MAX_DELTA_E
+    strength: float = round(DEFAULT_STRENGTH * 255)
+    window: int = 5
+    sigma: float = 1.0
+    relational_mask: bool = False
+    # LoopSettings (transfer and robustness: `--transfer` sets the published ones).
+    max_iter: int = DEFAULT_MAX_ITER
+    l1: float = DEFAULT_L1_WEIGHT
+    seed: int = 0
+    views: str = "robust"
+    momentum: float = 0.0
+    ti: bool = False
+    di: bool = False
+    loss: str = "ce"
+    confidence: float = 0.0
+    eot: bool = False
+    # OutputSettings.
+    format: str = "keep"
+    jpeg_quality: int = 90
+    metadata: str = "strip"
+    # The methods' own options (each method's options_type; method_option_names()).
+    target: str | None = None  # labelfool
+    privacy_target: bool = False  # labelfool
+    hide: tuple[str, ...] = ()  # tkmia, tkml-ap
+
+    def build(self) -> RunSettings:
+        """Every check that needs no model or photo, as one frozen run; faces call it before any work."""
+        method = get_method(self.method)
+        condition = self.condition or method.conditions[0]
+        if condition not in method.conditions:
+            _choice(condition, CONDITION_NAMES, "condition")
+            raise PixelGuardError(f"--method {method.name} is judged by: {', '.join(method.conditions)}; "
+                                  f"--condition {condition} does not apply to it")
+        if self.k < 1:
+            raise PixelGuardError(f"--k must be at least 1, got {self.k}")
+        ensemble_member_names(self.model)
+        loop = LoopSettings(**self._values(LoopSettings))
+        if loop.loss == "margin" and not margin_applies(method, condition):
+            supported = [name for name, each in METHODS.items() if each.supports_margin_loss]
+            raise PixelGuardError(f"--loss margin works with --method {'/'.join(supported)} and the conditions "
+                                  f"{', '.join(MARGIN_CONDITIONS)}")
+        budget_values = self._values(BudgetSettings, kind="budget")
+        return RunSettings(
+            model=self.model, device=self.device, verify_with=tuple(self.verify_with), method=method,
+            condition=condition, options=method.options_type(**self._values(method.options_type)),
+            label=self.label, k=self.k, budget=BudgetSettings(**budget_values), loop=loop,
+            output=OutputSettings(**self._values(OutputSettings)),
+        )
+
+    def validate(self) -> None:
+        self.build()
+
+    def _values(self, group: type, **renamed: str) -> dict:
+        """This form's values for a group's fields (`renamed`: group field -> form field)."""
+        return {each.name: getattr(self, renamed.get(each.name, each.name)) for each in fields(group)}
 
 
 # Named settings for both faces; Balanced is the defaults. Figures: README "Presets".
@@ -139,10 +237,16 @@ PRESETS: dict[str, dict] = {
 }
 
 
-def preset_settings(name: str, **overrides) -> "ProtectSettings":
-    """ProtectSettings of a preset, with `overrides` on top."""
+def preset_settings(name: str, **overrides) -> ProtectSettings:
+    """ProtectSettings of a preset, with `overrides` on top.
+
+    A preset's condition is a default: it gives way to the method's own when the chosen method
+    is not judged by it (Fast's top-5 with the tag methods)."""
     try:
-        values = PRESETS[name]
+        values = dict(PRESETS[name])
     except KeyError:
         raise PixelGuardError(f"unknown preset '{name}'; choose one of: {', '.join(PRESETS)}") from None
+    method = METHODS.get(overrides.get("method", ProtectSettings.method))
+    if method is not None and values.get("condition") not in (None, *method.conditions):
+        del values["condition"]
     return ProtectSettings(**{**values, **overrides})

@@ -39,7 +39,7 @@ def colour_variance_map(
     Computed without grad, in float32 (float64 stays float64), on the image's device, tile by
     tile (full-width bands of rows plus a halo of window // 2 rows) so memory stays bounded.
     """
-    _check_window(window, sigma)
+    check_window(window, sigma)
     image = _as_chw(image)
     _, height, width = image.shape
     if height * width < 2:
@@ -73,7 +73,8 @@ MAX_WINDOW = 15
 MAX_SIGMA = 10.0
 
 
-def _check_window(window: int, sigma: float) -> None:
+def check_window(window: int, sigma: float) -> None:
+    """The colour-variance window (odd, 3..MAX_WINDOW) and Gaussian sigma, or a one-line error."""
     if (isinstance(window, bool) or not isinstance(window, int) or window < 3 or window % 2 == 0
             or window > MAX_WINDOW):
         raise PixelGuardError(f"the threshold-map window must be an odd whole number from 3 to {MAX_WINDOW} "

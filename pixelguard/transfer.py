@@ -35,7 +35,7 @@ from pixelguard.views import Jpeg, Resize, resize_tensor
 
 if TYPE_CHECKING:
     from pixelguard.attacks.base import AttackPlan, PlanContext
-    from pixelguard.settings import ProtectSettings
+    from pixelguard.settings import LoopSettings, ProtectSettings
 
 # Named ensembles for --model; only models that work offline, so the presets always load.
 # Section 7's published settings (Linf eps 16/255 becomes the pT budget, see the docs).
@@ -242,34 +242,33 @@ def transfer_preset(settings: "ProtectSettings") -> "ProtectSettings":
     margin for the stop."""
     return replace(
         settings, momentum=TRANSFER_MOMENTUM, ti=True, di=True, views="model",
-        loss="margin" if settings.margin_applies else settings.loss,
+        loss="margin" if settings.build().margin_applies else settings.loss,
         max_iter=max(settings.max_iter, TRANSFER_ITERATIONS), l1=0.0,
         confidence=settings.confidence or TRANSFER_CONFIDENCE,
     )
 
 
-def loop_optimiser(settings: "ProtectSettings") -> Optimiser | None:
+def loop_optimiser(loop: "LoopSettings") -> Optimiser | None:
     """MI sign steps when a momentum is set; None leaves the choice to the method (Adam)."""
-    if settings.momentum <= 0:
+    if loop.momentum <= 0:
         return None
-    return Optimiser(kind="mi", lr=TRANSFER_STEP, momentum=settings.momentum, translation_invariant=settings.ti)
+    return Optimiser(kind="mi", lr=TRANSFER_STEP, momentum=loop.momentum, translation_invariant=loop.ti)
 
 
-def attack_model(model: nn.Module, settings: "ProtectSettings") -> nn.Module:
+def attack_model(model: nn.Module, loop: "LoopSettings") -> nn.Module:
     """What the loop attacks: the model behind DI and/or EOT (each view goes through DI)."""
-    if settings.di:
-        model = InputDiversity(model, seed=settings.seed)
-    if settings.eot:
-        model = UploadTransforms(model, seed=settings.seed)
+    if loop.di:
+        model = InputDiversity(model, seed=loop.seed)
+    if loop.eot:
+        model = UploadTransforms(model, seed=loop.seed)
     return model
 
 
-def with_loss(plan: "AttackPlan", context: "PlanContext") -> "AttackPlan":
+def with_loss(plan: "AttackPlan", context: "PlanContext", loop: "LoopSettings") -> "AttackPlan":
     """The plan with the margin objective in place of its own when the settings ask for it."""
-    settings = context.settings
-    if settings.loss != "margin":
+    if loop.loss != "margin":
         return plan
-    objective = MarginObjective(plan.label, condition_rank(plan.condition), context.budget_l1, settings.l1)
+    objective = MarginObjective(plan.label, condition_rank(plan.condition), context.budget_l1, loop.l1)
     return replace(plan, objective=objective)
 
 

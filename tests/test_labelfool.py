@@ -11,7 +11,7 @@ from PIL import Image
 from sklearn.metrics.pairwise import cosine_distances as sklearn_cosine_distances
 
 from pixelguard import imageio
-from pixelguard.attacks import PlanContext, get_method
+from pixelguard.attacks import get_method
 from pixelguard.attacks.conditions import SemanticMismatch
 from pixelguard.attacks.labelfool import (
     PredictsTarget,
@@ -139,10 +139,11 @@ def test_target_rule_matches_the_reference_on_random_vectors():
 def test_predicts_target_condition():
     logits = torch.tensor([[0.0, 5.0, 4.0, 3.0], [5.0, 0.0, 4.0, 3.0]])
     assert PredictsTarget(0, target=1)(logits).tolist() == [True, False]
-    far = PredictsTarget(0, target=1, far_from=SemanticMismatch(0, frozenset({2}), k=2))
+    far = PredictsTarget(0, target=1) & SemanticMismatch(0, frozenset({2}), k=2)
     assert far(logits).tolist() == [False, False]  # label 2, related to 0, is second
-    far = PredictsTarget(0, target=1, far_from=SemanticMismatch(0, frozenset({3}), k=2))
+    far = PredictsTarget(0, target=1) & SemanticMismatch(0, frozenset({3}), k=2)
     assert far(logits).tolist() == [True, False]
+    assert far.name == "target & semantic"
     names = ["a", "b", "c", "d"]
     assert far.describe(names) == ("the classifier now sees 'b' instead of 'a', and none of the top 2 "
                                    "predictions is related to 'a'")
@@ -165,8 +166,8 @@ def test_targeted_objective():
 
 def plan_for(model, seed: int = 1, **settings):
     image = torch.from_numpy(textured_photo(seed)).permute(2, 0, 1) / 255
-    context = PlanContext(model, model.labels, image, model(image[None])[0], torch.full(image.shape[1:], 0.1),
-                          paper_settings(method="labelfool", **settings))
+    run = paper_settings(method="labelfool", **{"condition": "target", **settings}).build()
+    context = run.plan_context(model, model.labels, image, model(image[None])[0], torch.full(image.shape[1:], 0.1))
     return context, get_method("labelfool").plan(context)
 
 
@@ -201,21 +202,23 @@ def test_privacy_variant_keeps_the_target_out_of_the_neighbourhood(seeded_cache)
     for seed in range(4):
         context, plan = plan_for(model, seed, privacy_target=True)
         neighbourhood = related(plan.label)
-        assert plan.condition.target not in neighbourhood
-        assert plan.condition.far_from == SemanticMismatch(plan.label, frozenset(neighbourhood), 5)
+        target, far_from = plan.condition.parts
+        assert target.target not in neighbourhood
+        assert far_from == SemanticMismatch(plan.label, frozenset(neighbourhood), 5)
         assert plan.objective.related == tuple(neighbourhood)
         plain = plan_for(model, seed)[1]
         candidates = labelfool_candidates(model, context.clean_logits, k=400, privacy=True)
-        assert [model.labels.index(name) for name, _ in candidates][0] == plan.condition.target
+        assert [model.labels.index(name) for name, _ in candidates][0] == target.target
         assert all(model.labels.index(name) not in neighbourhood for name, _ in candidates)
-        assert plain.condition.far_from is None and plain.report_after is not None
+        assert isinstance(plain.condition, PredictsTarget) and plain.report_after is not None
     with pytest.raises(PixelGuardError, match="semantically related to"):
         plan_for(model, 0, privacy_target=True, target=model.labels[related(plan_for(model, 0)[1].label)[-1]])
 
 
 def test_protect_reaches_the_target_on_the_saved_file(tmp_path):
     Image.fromarray(textured_photo(7)).save(tmp_path / "a.png")
-    protector = Protector(paper_settings(model="toy", method="labelfool", device="cpu", strength=32, max_iter=100),
+    protector = Protector(paper_settings(model="toy", method="labelfool", condition="target", device="cpu",
+                                         strength=32, max_iter=100),
                           model=ToyWithHead())
     record = next(protect_batch([Job(tmp_path / "a.png", tmp_path / "out.png")], protector))
     assert record.extra["own_pipeline"], record.verdict
@@ -250,8 +253,8 @@ def small_photo(shared_dir, tmp_path):
 def test_labelfool_protects_a_real_photo_end_to_end(seeded_cache, small_photo, tmp_path, capsys):
     photo = small_photo("cat_720p.jpg")
     report = tmp_path / "report.json"
-    code = main(["protect", str(photo), "-o", str(tmp_path / "out"), "--method", "labelfool", "--format", "png",
-                 "--preset", "fast", "--device", "cpu", "--max-iter", "60", "--report", str(report), "-q",
+    code = main(["protect", str(photo), "-o", str(tmp_path / "out"), "--method", "labelfool", "--condition", "target",
+                 "--format", "png", "--preset", "fast", "--device", "cpu", "--max-iter", "60", "--report", str(report), "-q",
                  "--keep-failed"])
     record = json.loads(report.read_text())[0]
     # The paper's attack reaches the target on its own pipeline; the held-out panel decides "protected".

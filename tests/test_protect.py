@@ -163,10 +163,11 @@ def test_settings_are_validated(bad):
     [
         ({"condition": "top5"}, []),  # removing one label needs no data at all
         ({}, ["imagenet-class-paths"]),  # the default semantic condition needs the hierarchy
-        ({"method": "semantic"}, ["imagenet-class-paths"]),
-        ({"method": "labelfool", "condition": "top5"}, []),
+        ({"method": "kaa"}, ["imagenet-class-paths"]),
+        ({"method": "labelfool", "condition": "target"}, []),
+        ({"method": "tkmia"}, []),
         ({"method": "labelfool", "privacy_target": True}, ["imagenet-class-paths"]),
-        ({"method": "semantic", "model": "places365-resnet18,efficientnet-lite0"},
+        ({"model": "places365-resnet18,efficientnet-lite0"},
          ["places365-categories", "places365-hierarchy", "imagenet-class-paths"]),
     ],
 )
@@ -175,13 +176,13 @@ def test_data_packs_to_download_are_the_ones_the_settings_need(empty_cache, with
 
 
 def test_shipped_hierarchies_leave_nothing_to_download(empty_cache):
-    assert data_packs_to_download(ProtectSettings(method="semantic", model="places365-resnet18,efficientnet-lite0")) == []
+    assert data_packs_to_download(ProtectSettings(model="places365-resnet18,efficientnet-lite0")) == []
 
 
 def test_cached_data_packs_and_model_files_need_no_download(seeded_cache, tmp_path):
-    assert data_packs_to_download(ProtectSettings(method="semantic", model="places365-resnet18")) == []
+    assert data_packs_to_download(ProtectSettings(model="places365-resnet18")) == []
     # A model file's label set is only known once loaded: the engine fetches what it needs then.
-    assert data_packs_to_download(ProtectSettings(method="semantic", model=str(tmp_path / "mine.pt"))) == []
+    assert data_packs_to_download(ProtectSettings(model=str(tmp_path / "mine.pt"))) == []
 
 
 def test_models_to_download_are_the_registry_models_not_here_yet(empty_cache, tmp_path):
@@ -192,7 +193,11 @@ def test_models_to_download_are_the_registry_models_not_here_yet(empty_cache, tm
 
 @pytest.mark.parametrize("bad, message", [({"condition": "top3"}, "unknown condition"),
                                           ({"format": "gif"}, "unknown output format"),
-                                          ({"metadata": "gps-only"}, "unknown metadata policy")])
+                                          ({"metadata": "gps-only"}, "unknown metadata policy"),
+                                          ({"method": "tkmia", "condition": "top5"}, "does not apply to it"),
+                                          ({"method": "labelfool", "condition": "top1"}, "judged by: semantic, target"),
+                                          ({"window": 4}, "odd whole number"),
+                                          ({"method": "kaa", "loss": "margin"}, "--loss margin works with")])
 def test_every_setting_is_checked_before_any_photo(bad, message):
     with pytest.raises(PixelGuardError, match=message):
         ProtectSettings(**bad).validate()

@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from pixelguard import imageio
-from pixelguard.attacks import PlanContext, get_method
+from pixelguard.attacks import get_method
 from pixelguard.attacks.conditions import SemanticMismatch, make_condition
 from pixelguard.settings import CONDITION_NAMES
 from pixelguard.attacks.cvpire import ColourVarianceObjective
@@ -204,8 +204,8 @@ def test_protect_with_the_semantic_condition_clears_the_neighbourhood(seeded_cac
 def test_cvpire_plans_the_semantic_objective_for_the_semantic_condition(seeded_cache):
     model = toy_with_labels(datapacks.places365_categories())
     image = torch.from_numpy(textured_photo(8)).permute(2, 0, 1) / 255
-    context = PlanContext(model, model.labels, image, model(image[None])[0], torch.full(image.shape[1:], 0.1),
-                          paper_settings(condition="semantic", k=7))
+    run = paper_settings(condition="semantic", k=7).build()
+    context = run.plan_context(model, model.labels, image, model(image[None])[0], torch.full(image.shape[1:], 0.1))
     plan = get_method("cvpire").plan(context)
     related = load_relation("places365").neighbourhood(plan.label)
     assert isinstance(plan.objective, SemanticObjective) and plan.objective.related == tuple(related)

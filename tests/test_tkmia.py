@@ -3,6 +3,8 @@ the SGD/tanh loop, the pipeline and the CLI."""
 
 import json
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -202,7 +204,7 @@ def test_pipeline_reports_hidden_tags_and_measures(tmp_path, method, rank, seed)
     clean = protector.logits(protector.tensor(imageio.load_image(source).rgb))
     top = [model.labels[i] for i in clean.topk(4).indices.tolist()]
     hidden = top[rank]
-    settings.hide = (hidden,)
+    protector = Protector(replace(settings, hide=(hidden,)), model=model)
     record = next(protect_batch([Job(source, tmp_path / "out.png")], protector, keep_failed=True))
     # Hidden on the toy's own pipeline; "protected" also asks the held-out upload check.
     assert record.extra["own_pipeline"]

@@ -1,8 +1,13 @@
 """Success conditions: objects the attack loop asks "is this photo protected yet?".
 
 A condition looks only at the model's logits for a batch of candidate images and answers
-per image, like foolbox 3's criteria. The label to remove (c0) is fixed when the condition is
-made: the user's `--label`, or the model's clean top-1.
+per image, like foolbox 3's criteria, and combines with `&` as they do (Rauber et al.,
+"Foolbox Native", JOSS 2020, doi:10.21105/joss.02607). The label to remove (c0) is fixed when
+the condition is made: the user's `--label`, or the model's clean top-1.
+
+>>> both = NotInTopK(3, k=1) & Top1Margin(3)
+>>> both.name
+'top1 & top1-margin'
 """
 
 from __future__ import annotations
@@ -13,14 +18,21 @@ from dataclasses import dataclass
 import torch
 
 from pixelguard.errors import PixelGuardError
-from pixelguard.settings import CONDITION_NAMES
+
+# The conditions make_condition builds, for any method judged on one label.
+GENERIC_CONDITIONS = ("semantic", "top1", "top5", "top1-margin")
 
 
 @dataclass(frozen=True)
 class Condition(ABC):
-    """Base: `label` is the class index the protection must remove."""
+    """Base: `label` is the class index the protection must remove; `name` is its report name."""
 
     label: int
+
+    name = "condition"
+
+    def __and__(self, other: "Condition") -> "AllOf":
+        return AllOf(self.label, (self, other))
 
     @abstractmethod
     def __call__(self, logits: torch.Tensor) -> torch.Tensor:
@@ -96,6 +108,29 @@ class SemanticMismatch(Condition):
         return f"none of the top {self.k} predictions is related to '{labels[self.label]}'"
 
 
+@dataclass(frozen=True)
+class AllOf(Condition):
+    """Holds where every part holds (`a & b`); the verdict names each part."""
+
+    parts: tuple[Condition, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return " & ".join(part.name for part in self.parts)
+
+    def __and__(self, other: Condition) -> "AllOf":
+        return AllOf(self.label, (*self.parts, other))
+
+    def __call__(self, logits: torch.Tensor) -> torch.Tensor:
+        held = self.parts[0](logits)
+        for part in self.parts[1:]:
+            held = held & part(logits)
+        return held
+
+    def describe(self, labels: list[str]) -> str:
+        return ", and ".join(part.describe(labels) for part in self.parts)
+
+
 def make_condition(name: str, label: int, k: int = 5, related: frozenset[int] = frozenset()) -> Condition:
     """Build a condition from its command-line name (`related`: the label's neighbourhood, for semantic)."""
     if name == "top1":
@@ -107,5 +142,5 @@ def make_condition(name: str, label: int, k: int = 5, related: frozenset[int] = 
     if name == "semantic":
         return SemanticMismatch(label, related=frozenset(related), k=k)
     raise PixelGuardError(
-        f"unknown condition '{name}'; choose one of: {', '.join(CONDITION_NAMES)}"
+        f"unknown condition '{name}'; choose one of: {', '.join(GENERIC_CONDITIONS)}"
     )

@@ -13,11 +13,9 @@ import torch.nn.functional as F
 
 from pixelguard.attacks.base import AttackPlan, Method, PlanContext
 from pixelguard.attacks.conditions import make_condition
-from pixelguard.settings import DEFAULT_L1_WEIGHT
-from pixelguard.attacks.objectives import l1_penalty, label_to_remove
+from pixelguard.attacks.objectives import DEFAULT_L1_WEIGHT, l1_penalty, label_to_remove
 from pixelguard.attacks.semantic import semantic_plan
 from pixelguard.semantics import related_report
-
 
 
 @dataclass
@@ -37,13 +35,16 @@ class ColourVarianceObjective:
 class ColourVarianceMethod(Method):
     name = "cvpire"
     summary = "remove the label from the top predictions (colour-variance attack)"
+    title = "Hide what the photo shows"
+    paper = "CV-PIRE, colour-variance attack (Sweere, MediaEval 2019 Pixel Privacy)"
+    supports_margin_loss = True
 
     def plan(self, context: PlanContext) -> AttackPlan:
         label = label_to_remove(context)
-        if context.settings.condition == "semantic":
+        if context.condition == "semantic":
             return semantic_plan(context, label)
-        objective = ColourVarianceObjective(label, context.budget_l1, context.settings.l1)
+        objective = ColourVarianceObjective(label, context.budget_l1, context.l1)
         return AttackPlan(
-            objective, make_condition(context.settings.condition, label), label,
-            report_after=related_report(context.model, label, context.settings.k),
+            objective, make_condition(context.condition, label), label,
+            report_after=related_report(context.model, label, context.k),
         )

@@ -131,17 +131,19 @@ class FeatureObjective:
 class KAAMethod(Method):
     name = "kaa"
     summary = "push the model's features away from the photo's, on the relational pixel mask (KAA+ER)"
-    relational_mask = True  # the pipeline limits the budget to the mask
+    title = "Scramble what the model sees, on the pixels that matter"
+    paper = "KAA+ER, K-limiting relational attack"
+    uses_relational_mask = True
 
     def plan(self, context: PlanContext) -> AttackPlan:
         require_features(context.model)
         label = label_to_remove(context)
-        settings = context.settings
-        related = frozenset(relation_for(context.model).neighbourhood(label)) if settings.condition == "semantic" else frozenset()
+        semantic = context.condition == "semantic"
+        related = frozenset(relation_for(context.model).neighbourhood(label)) if semantic else frozenset()
         with torch.no_grad():
             clean_features = context.model.features(context.image.unsqueeze(0))
         objective = FeatureObjective(
-            context.model.features, context.image, clean_features, context.budget_l1, context.settings.l1
+            context.model.features, context.image, clean_features, context.budget_l1, context.l1
         )
-        condition = make_condition(settings.condition, label, settings.k, related)
-        return AttackPlan(objective, condition, label, report_after=related_report(context.model, label, settings.k))
+        condition = make_condition(context.condition, label, context.k, related)
+        return AttackPlan(objective, condition, label, report_after=related_report(context.model, label, context.k))

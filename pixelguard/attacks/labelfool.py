@@ -15,10 +15,9 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
-from pixelguard.attacks.base import AttackPlan, Method, PlanContext
+from pixelguard.attacks.base import AttackPlan, Method, PlanContext, option
 from pixelguard.attacks.conditions import Condition, SemanticMismatch
-from pixelguard.settings import DEFAULT_L1_WEIGHT
-from pixelguard.attacks.objectives import l1_penalty, label_to_remove
+from pixelguard.attacks.objectives import DEFAULT_L1_WEIGHT, l1_penalty, label_to_remove
 from pixelguard.attacks.semantic import related_log_probability
 from pixelguard.errors import PixelGuardError
 from pixelguard.labels import find_label
@@ -109,22 +108,24 @@ def labelfool_candidates(
 
 @dataclass(frozen=True)
 class PredictsTarget(Condition):
-    """The top prediction is the target; with `far_from`, also no related label in the top k."""
+    """The top prediction is the target (the privacy variant adds `& SemanticMismatch`)."""
 
-    target: int
-    far_from: SemanticMismatch | None = None
+    target: int = 0
 
     name = "target"
 
     def __call__(self, logits: torch.Tensor) -> torch.Tensor:
-        hit = logits.argmax(dim=-1) == self.target
-        return hit if self.far_from is None else hit & self.far_from(logits)
+        return logits.argmax(dim=-1) == self.target
 
     def describe(self, labels: list[str]) -> str:
-        verdict = f"the classifier now sees '{labels[self.target]}' instead of '{labels[self.label]}'"
-        if self.far_from is None:
-            return verdict
-        return f"{verdict}, and {self.far_from.describe(labels)}"
+        return f"the classifier now sees '{labels[self.target]}' instead of '{labels[self.label]}'"
+
+
+@dataclass(frozen=True)
+class LabelFoolOptions:
+    target: str | None = option(None, "the label the classifier should see instead (default: automatic)", "text")
+    privacy_target: bool = option(False, "choose a target semantically far from the true label "
+                                         "(as --condition semantic)", "switch")
 
 
 @dataclass
@@ -151,18 +152,26 @@ class TargetedObjective:
 class LabelFoolMethod(Method):
     name = "labelfool"
     summary = "make the classifier see a plausible other label, chosen automatically (LabelFool)"
+    title = "Make it see something else, plausible"
+    paper = "LabelFool (Liu, Jiang, Jiang, IJCNN 2022)"
+    options_type = LabelFoolOptions
+    # semantic: the target and nothing related to the truth in the top k (the privacy variant);
+    # target: the top prediction is the target.
+    conditions = ("semantic", "target")
+
+    def needs_hierarchy(self, condition: str, options: LabelFoolOptions) -> bool:
+        return condition == "semantic" or options.privacy_target
 
     def plan(self, context: PlanContext) -> AttackPlan:
-        settings = context.settings
+        options: LabelFoolOptions = context.options
         labels = context.labels
         label = label_to_remove(context)
-        # --condition semantic asks for the same as --privacy-target: nothing related left.
-        privacy = settings.privacy_target or settings.condition == "semantic"
+        privacy = self.needs_hierarchy(context.condition, options)
         excluded = excluded_targets(context.model, label, privacy)
         probabilities = context.clean_logits.softmax(dim=-1)
         distances = class_distances(context.model)
-        if settings.target:
-            target = find_label(labels, settings.target)
+        if options.target:
+            target = find_label(labels, options.target)
             if target == label:
                 raise PixelGuardError(f"--target '{labels[target]}' is the label to remove; choose another")
             if target in excluded:
@@ -177,11 +186,13 @@ class LabelFoolMethod(Method):
                 raise PixelGuardError(f"no label is far enough from '{labels[label]}' to aim for")
             target, distance = ranked[0]
         related = tuple(excluded) if privacy else ()
-        far_from = SemanticMismatch(label, frozenset(related), settings.k) if privacy else None
+        condition = PredictsTarget(label, target)
+        if privacy:
+            condition = condition & SemanticMismatch(label, frozenset(related), context.k)
         return AttackPlan(
-            TargetedObjective(target, context.budget_l1, settings.l1, related),
-            PredictsTarget(label, target, far_from),
+            TargetedObjective(target, context.budget_l1, context.l1, related),
+            condition,
             label,
             details={"target": labels[target], "target_distance": round(distance, 6)},
-            report_after=related_report(context.model, label, settings.k),
+            report_after=related_report(context.model, label, context.k),
         )

@@ -13,6 +13,8 @@ import torch
 from pixelguard.attacks.base import PlanContext
 from pixelguard.labels import find_label
 
+DEFAULT_L1_WEIGHT = 1.0
+
 
 def l1_penalty(perturbation: torch.Tensor, budget_l1: float, weight: float) -> torch.Tensor | float:
     """weight * fraction of the budget used (0 when the weight is 0)."""
@@ -21,6 +23,6 @@ def l1_penalty(perturbation: torch.Tensor, budget_l1: float, weight: float) -> t
 
 def label_to_remove(context: PlanContext) -> int:
     """The user's --label, or the model's clean top-1."""
-    if context.settings.label:
-        return find_label(context.labels, context.settings.label)
+    if context.label:
+        return find_label(context.labels, context.label)
     return int(context.clean_logits.argmax())

@@ -13,8 +13,7 @@ import torch
 
 from pixelguard.attacks.base import AttackPlan, PlanContext
 from pixelguard.attacks.conditions import make_condition
-from pixelguard.settings import DEFAULT_L1_WEIGHT
-from pixelguard.attacks.objectives import l1_penalty
+from pixelguard.attacks.objectives import DEFAULT_L1_WEIGHT, l1_penalty
 from pixelguard.semantics import relation_for
 
 
@@ -44,9 +43,9 @@ def semantic_plan(context: PlanContext, label: int) -> AttackPlan:
     """The colour-variance attack with the semantic objective and condition for `label`."""
     relation = relation_for(context.model)
     related = relation.neighbourhood(label)
-    k = context.settings.k
+    k = context.k
     return AttackPlan(
-        SemanticObjective(tuple(related), context.budget_l1, context.settings.l1),
+        SemanticObjective(tuple(related), context.budget_l1, context.l1),
         make_condition("semantic", label, k=k, related=frozenset(related)),
         label,
         details={"neighbourhood_size": len(related)},

@@ -14,7 +14,7 @@ from typing import ClassVar
 
 import torch
 
-from pixelguard.attacks.base import AttackPlan, Method, PlanContext
+from pixelguard.attacks.base import AttackPlan, Method, PlanContext, option
 from pixelguard.attacks.conditions import Condition
 from pixelguard.attacks.loop import Optimiser
 from pixelguard.errors import PixelGuardError
@@ -96,14 +96,21 @@ class TagsHidden(Condition):
         return f"{names} {verb} no longer among the top {self.k} tags"
 
 
+@dataclass(frozen=True)
+class TagOptions:
+    """The tag methods' choice: which tags to hide."""
+
+    hide: tuple[str, ...] = option((), "the tags to hide", "list")
+
+
 def labels_to_hide(context: PlanContext) -> tuple[int, ...]:
     """--hide, else --label, else the photo's top tag."""
-    names = context.settings.hide or ((context.settings.label,) if context.settings.label else ())
+    names = context.options.hide or ((context.label,) if context.label else ())
     return tag_indices(context.labels, names) if names else (int(context.clean_logits.argmax()),)
 
 
 def checked_k(context: PlanContext) -> int:
-    k = context.settings.k
+    k = context.k
     if k >= len(context.labels):
         raise PixelGuardError(f"--k must be smaller than the model's {len(context.labels)} labels, got {k}")
     return k
@@ -141,6 +148,13 @@ def tag_plan(context: PlanContext, selection: TagSelection, objective) -> Attack
 class TkmiaMethod(Method):
     name = "tkmia"
     summary = "hide chosen tags from the top k while the other tags stay (TkMIA)"
+    title = "Hide chosen tags, keep the others"
+    paper = "TkMIA (Sun et al., ACM MM 2023)"
+    options_type = TagOptions
+    conditions = (TagsHidden.name,)
+
+    def needs_hierarchy(self, condition: str, options: TagOptions) -> bool:
+        return False
 
     def plan(self, context: PlanContext) -> AttackPlan:
         k = checked_k(context)

@@ -9,7 +9,7 @@ TkMIA's: the tags to hide have left the top k; without --hide they are all of Y.
 from __future__ import annotations
 
 from pixelguard.attacks.base import AttackPlan, Method, PlanContext
-from pixelguard.attacks.tkmia import DEFAULT_L2_WEIGHT, TkmiaObjective, checked_k, tag_plan
+from pixelguard.attacks.tkmia import DEFAULT_L2_WEIGHT, TkmiaMethod, TkmiaObjective, checked_k, tag_plan
 from pixelguard.tagging import select_tags, tag_indices
 
 
@@ -24,9 +24,15 @@ def top_k_untargeted_objective(relevant: tuple[int, ...], k: int, l2_weight: flo
 class TopKUntargetedMethod(Method):
     name = "tkml-ap"
     summary = "push all of the photo's top-k tags out of the top k (TkML-AP-U baseline)"
+    title = "Hide all of the top tags"
+    paper = "TkML-AP-U (Hu et al., ICCV 2021)"
+    # TkMIA's options and condition (the TkMIA authors' protocol), with its own loss.
+    options_type = TkmiaMethod.options_type
+    conditions = TkmiaMethod.conditions
+    needs_hierarchy = TkmiaMethod.needs_hierarchy
 
     def plan(self, context: PlanContext) -> AttackPlan:
         k = checked_k(context)
-        hidden = tag_indices(context.labels, context.settings.hide) or context.clean_logits.topk(k).indices.tolist()
+        hidden = tag_indices(context.labels, context.options.hide) or context.clean_logits.topk(k).indices.tolist()
         selection = select_tags(context.labels, context.clean_logits, hidden, k)
         return tag_plan(context, selection, top_k_untargeted_objective(selection.relevant, k))

@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     Image.fromarray(sample_photo()).save(original)
     job = Job(original, folder / "protected" / "chelsea.png")
     settings = settings_from(args)
-    settings.validate()
+    run_settings = settings.build()
     status = protect_with_progress([job], settings, args)
     print(f"original:  {job.input}")
     if status == 0:
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     if unprotected.exists():
         print(f"written, NOT protected (compare it to see the change): {unprotected}")
     # A demonstration that ran has done its job; the verdict above is the finding.
-    if settings.condition != "semantic":
+    if run_settings.condition != "semantic":
         return 0
     print("A cat is a hard case: every domestic-cat label (tabby, tiger cat, Egyptian cat...) must leave the top 5. "
           "`pixelguard demo --preset strong` tries harder (two models, a larger budget, about a minute); "

@@ -6,6 +6,7 @@ import argparse
 import signal
 import sys
 import threading
+from dataclasses import fields
 from pathlib import Path
 
 from tqdm import tqdm
@@ -23,10 +24,13 @@ from pixelguard.attacks import METHODS
 from pixelguard.protect import Outcome, ProtectionRecord, Protector
 from pixelguard.models.ensembles import ENSEMBLE_PRESETS, is_ensemble_spec
 from pixelguard.report import check_report_path, write_report
-from pixelguard.settings import BUDGETS, CONDITION_NAMES, LOSSES, PRESETS, VIEW_MODES, ProtectSettings, preset_settings
+from pixelguard.settings import (BUDGETS, CONDITION_NAMES, LOSSES, PRESETS, VIEW_MODES, ProtectSettings,
+                                 method_option_names, preset_settings)
 from pixelguard.transfer import load_models, transfer_preset
 
 DEFAULTS = ProtectSettings()
+LIST_OPTIONS = {field.name for method in METHODS.values() for field in fields(method.options_type)
+                if field.metadata["kind"] == "list"}
 
 
 def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,9 +42,10 @@ def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
                              "larger budget and more steps; fast: the published RGB-budget attack, checked on the "
                              "model's own pipeline while optimising. Options below override a preset")
     parser.add_argument("--method", default=DEFAULTS.method, choices=METHODS, help="attack method (default: %(default)s)")
+    judged_by = "; ".join(f"{name}: {', '.join(method.conditions)}" for name, method in METHODS.items())
     parser.add_argument("--condition", choices=CONDITION_NAMES,
-                        help=f"when a photo counts as protected (default: {DEFAULTS.condition}: no top-5 label "
-                             "related to the truth; top5: the label leaves the top 5)")
+                        help="when a photo counts as protected (default: the method's first; semantic: no top-5 "
+                             f"label related to the truth; top5: the label leaves the top 5). By method: {judged_by}")
     parser.add_argument("--budget", choices=BUDGETS,
                         help="delta-e: a per-pixel CIEDE2000 allowance, larger in texture (default); "
                              "rgb: the paper's m * colour variance per channel (--strength)")
@@ -67,11 +72,31 @@ def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=DEFAULTS.seed, help="random seed (default: %(default)s)")
     parser.add_argument("--k", type=int, default=DEFAULTS.k,
                         help="top-k cut-off for the semantic condition and tkmia (default: %(default)s)")
-    parser.add_argument("--target", help="labelfool: the label the classifier should see instead (default: automatic)")
-    parser.add_argument("--privacy-target", action="store_true",
-                        help="labelfool: choose a target semantically far from the true label")
-    parser.add_argument("--hide", default="", metavar="LABEL,...", help="tkmia: comma-separated tags to hide")
+    add_method_option_arguments(parser)
     add_transfer_arguments(parser)
+
+
+def add_method_option_arguments(parser: argparse.ArgumentParser) -> None:
+    """One flag per field of the methods' options dataclasses (pixelguard.attacks.base.option)."""
+    group = parser.add_argument_group("the methods' own options")
+    for name, owners in method_option_names().items():
+        declared = next(field for field in fields(METHODS[owners[0]].options_type) if field.name == name)
+        flag, kind = "--" + name.replace("_", "-"), declared.metadata["kind"]
+        text = f"{'/'.join(owners)}: {declared.metadata['help']}"
+        if kind == "switch":
+            group.add_argument(flag, action="store_true", help=text)
+        elif kind == "list":
+            group.add_argument(flag, default="", metavar="LABEL,...", help=f"{text} (comma-separated)")
+        else:
+            group.add_argument(flag, help=text)
+
+
+def method_options_from(args: argparse.Namespace) -> dict:
+    """The methods' option values from their flags (a list flag's commas split)."""
+    values = {name: getattr(args, name) for name in method_option_names()}
+    for name in LIST_OPTIONS:
+        values[name] = tuple(item.strip() for item in values[name].split(",") if item.strip())
+    return values
 
 
 def add_transfer_arguments(parser: argparse.ArgumentParser) -> None:
@@ -106,8 +131,7 @@ def settings_from(args: argparse.Namespace) -> ProtectSettings:
         l1=args.l1, label=args.label, format=args.format,
         verify_with=tuple(name.strip() for name in args.verify_with.split(",") if name.strip()),
         jpeg_quality=args.jpeg_quality, metadata=args.metadata, device=args.device, seed=args.seed,
-        k=args.k, target=args.target, privacy_target=args.privacy_target,
-        hide=tuple(label.strip() for label in args.hide.split(",") if label.strip()),
+        k=args.k, **method_options_from(args),
         momentum=args.momentum, ti=args.ti, di=args.di, loss=args.loss, confidence=args.confidence,
         eot=args.eot, relational_mask=args.relational_mask,
     )

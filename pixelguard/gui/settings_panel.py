@@ -23,6 +23,7 @@ from pixelguard.settings import PRESETS as ENGINE_PRESETS
 PRESET_KEYS = ("condition", "budget", "max_delta_e", "views", "strength", "l1", "max_iter")
 PRESETS: dict[str, dict] = {
     name.capitalize(): {key: getattr(preset_settings(name), key) for key in PRESET_KEYS + ("model",)}
+    | {"condition": preset_settings(name).build().condition}  # the default method's, where a preset names none
     for name in ENGINE_PRESETS
 }
 # Measured by benchmarks/wild.py on the 11 shared photos, PNG output (README "Presets").
@@ -49,6 +50,8 @@ CONDITION_TEXT = {
                     "Protected when another label leads the original one by at least half its probability."),
     "semantic": ("Nothing related in the top 5",
                  "Protected when no label related to the original (e.g. another cat breed) is in the top 5."),
+    "target": ("It sees the target label", "Protected when the classifier's top prediction is the target label."),
+    "tags-hidden": ("Chosen tags leave the top k", "Protected when every tag to hide has left the top k tags."),
 }
 FORMAT_TEXT = {"keep": "Same as original", "png": "PNG", "jpeg": "JPEG", "webp": "WebP (lossless)",
                "tiff": "TIFF", "bmp": "BMP"}
@@ -92,11 +95,12 @@ def default_output_folder() -> str:
 class MethodOptions(QWidget):
     """The controls a method adds below the common settings (none by default).
 
-    `uses_condition`: whether the method reads the "Protected when" setting; `wants_tags`:
-    whether it needs the selected photo's tags (the window then sends them to set_tags).
+    `option_names`: the fields of the method's options dataclass these controls set (a test
+    checks them against each method's declaration); `wants_tags`: whether it needs the selected
+    photo's tags (the window then sends them to set_tags).
     """
 
-    uses_condition = True
+    option_names: tuple[str, ...] = ()
     wants_tags = False
 
     def __init__(self, parent: QWidget | None = None):
@@ -131,6 +135,8 @@ class LabelOptions(MethodOptions):
 class LabelFoolOptions(MethodOptions):
     """LabelFool: the label the classifier should see instead, and the privacy variant."""
 
+    option_names = ("target", "privacy_target")
+
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.target = QLineEdit(placeholderText="chosen automatically")
@@ -155,7 +161,7 @@ class LabelFoolOptions(MethodOptions):
 class TagOptions(MethodOptions):
     """Tag hiding: k, and the selected photo's current tags as check boxes to tick the ones to hide."""
 
-    uses_condition = False
+    option_names = ("hide",)
     wants_tags = True
     tags_changed = Signal()
 
@@ -217,6 +223,7 @@ class SettingsPanel(QWidget):
     method_changed = Signal(str)
     output_changed = Signal()
     download_requested = Signal(str)
+    tags_changed = Signal()  # the tag method's k: the photo's tags must be listed again
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -283,8 +290,8 @@ class SettingsPanel(QWidget):
         status_row = QHBoxLayout()
         status_row.addWidget(self.model_status, 1)
         status_row.addWidget(self.download_button)
-        self.method = self._combo({name: name for name in METHODS},
-                                  {name: method.summary for name, method in METHODS.items()})
+        self.method = self._combo({name: method.title for name, method in METHODS.items()},
+                                  {name: f"{method.summary} ({method.paper})" for name, method in METHODS.items()})
         self.method_summary = QLabel()
         self.method_summary.setWordWrap(True)
         # Only the current method's options are shown, so the box is as tall as they are.
@@ -296,6 +303,8 @@ class SettingsPanel(QWidget):
         for name in METHODS:
             if name in METHOD_OPTIONS:
                 widget = METHOD_OPTIONS[name]()
+                if widget.wants_tags:
+                    widget.tags_changed.connect(self.tags_changed)
                 self.method_options[name] = widget
                 options_layout.addWidget(widget)
         form.addRow("Model", self.model)
@@ -406,7 +415,7 @@ class SettingsPanel(QWidget):
     def apply_preset(self, name: str) -> None:
         values = PRESETS[name]
         self._applying_preset = True
-        self._select(self.condition, values["condition"])
+        self._select(self.condition, values["condition"])  # not where the method is judged otherwise
         self._select(self.budget, values["budget"])
         self.max_delta_e.setValue(values["max_delta_e"])
         self.robust.setChecked(values["views"] == "robust")
@@ -489,9 +498,25 @@ class SettingsPanel(QWidget):
         for widget in self.method_options.values():
             widget.setVisible(widget is options)
         self.options_area.setVisible(options is not self.no_options)
-        self.method_summary.setText(METHODS[name].summary.capitalize() + ".")
-        self.condition.setEnabled(options.uses_condition)
+        method = METHODS[name]
+        self.method_summary.setText(f"{method.summary.capitalize()}. Method: {method.paper}.")
+        self._offer_conditions(method.conditions)
         self.method_changed.emit(name)
+
+    def _offer_conditions(self, supported: tuple[str, ...]) -> None:
+        """Only the conditions the method can be judged by are selectable; a method judged one way
+        shows that way, greyed."""
+        for index in range(self.condition.count()):
+            item = self.condition.model().item(index)
+            value = self.condition.itemData(index)
+            item.setEnabled(value in supported)
+            item.setToolTip(CONDITION_TEXT.get(value, ("", ""))[1] if value in supported
+                            else "This method is not judged this way.")
+        if self.condition.currentData() not in supported:
+            self.condition.blockSignals(True)
+            self._select(self.condition, supported[0])
+            self.condition.blockSignals(False)
+        self.condition.setEnabled(len(supported) > 1)
 
     def current_options(self) -> MethodOptions:
         return self.method_options.get(self.method.currentData(), self.no_options)
@@ -521,7 +546,31 @@ class SettingsPanel(QWidget):
         return settings
 
     def output_folder(self) -> Path:
-        return Path(self.output.text().strip()).expanduser()
+        """The chosen folder; an empty field is the default folder (the field shows it again)."""
+        text = self.output.text().strip()
+        if not text:
+            text = default_output_folder()
+            self.output.setText(text)
+        return Path(text).expanduser()
+
+    def output_format(self) -> str:
+        return self.format.currentData()
+
+    def replace_existing(self) -> bool:
+        return self.overwrite.isChecked()
+
+    def strength_levels(self) -> float:
+        return float(self.strength.value())
+
+    def tags_wanted(self) -> int:
+        """How many of the photo's ranked tags the current method's controls list (0: none)."""
+        options = self.current_options()
+        return options.k.value() if options.wants_tags else 0
+
+    def show_tags(self, tags: list) -> None:
+        options = self.current_options()
+        if options.wants_tags:
+            options.set_tags(tags)
 
     def load(self, store: QSettings) -> None:
         defaults = ProtectSettings()

@@ -18,9 +18,8 @@ from pixelguard.gui.photo_queue import PhotoDelegate, PhotoItem, PhotoQueueModel
 from pixelguard.gui.predictions import PredictionsPanel
 from pixelguard.gui.settings_panel import SettingsPanel
 from pixelguard.gui.viewer import ViewerTabs, ZOOM_STEP
-from pixelguard.gui.workers import (
-    BackgroundCall, BackgroundRun, BatchProgress, DownloadWorker, ModelCache, PreviewRequest, PreviewWorker, ProtectWorker, describe_seconds,
-)
+from pixelguard.gui.run_controller import RunController
+from pixelguard.gui.workers import BackgroundCall, ModelCache, PreviewRequest, PreviewWorker
 from pixelguard.models import list_models
 from pixelguard.batch import Job, Manifest, checked_jobs
 from pixelguard.protect import Outcome, ProtectionRecord
@@ -61,12 +60,8 @@ class MainWindow(QMainWindow):
         self.setWindowIcon(application_icon())
         self.setAcceptDrops(True)
         self.models = ModelCache()
-        self.protect_run: BackgroundRun | None = None  # a ProtectWorker's
-        self.download_run: BackgroundRun | None = None  # a DownloadWorker's
+        self.runs = RunController(self.models, self)
         self.download_dialog: QProgressDialog | None = None
-        self.batch: BatchProgress | None = None
-        self.batch_counts: dict[str, int] = {}
-        self.running_row: int | None = None
         self.generation = 0
 
         self.photos = PhotoQueueModel(self)
@@ -92,11 +87,10 @@ class MainWindow(QMainWindow):
         self.settings_panel.strength_changed.connect(self.viewer.legend.set_strength)
         self.settings_panel.method_changed.connect(lambda *_: self.show_current())
         self.settings_panel.output_changed.connect(self.refresh_existing_outputs)
-        self.settings_panel.download_requested.connect(self.download_model)
-        for options in self.settings_panel.method_options.values():
-            if options.wants_tags:
-                options.tags_changed.connect(self.show_current)
-        self.viewer.legend.set_strength(self.settings_panel.strength.value())
+        self.settings_panel.download_requested.connect(self.runs.download)
+        self._connect_runs()
+        self.settings_panel.tags_changed.connect(self.show_current)
+        self.viewer.legend.set_strength(self.settings_panel.strength_levels())
         self._model_listing = BackgroundCall(list_models, self.settings_panel.set_models)
         self._restore_layout()
         self.update_actions()
@@ -258,7 +252,7 @@ class MainWindow(QMainWindow):
         self.addToolBar(toolbar)
 
     def update_actions(self) -> None:
-        busy = self.protect_run is not None
+        busy = self.runs.protecting
         has_photos = self.photos.rowCount() > 0
         selected = bool(self.queue.selectionModel().selectedRows())
         self.protect_action.setEnabled(not busy and selected)
@@ -310,11 +304,11 @@ class MainWindow(QMainWindow):
 
     def output_for(self, item: PhotoItem) -> Path:
         return imageio.output_path_for(item.path, self.settings_panel.output_folder(),
-                                       self.settings_panel.format.currentData(), relative_to=item.base)
+                                       self.settings_panel.output_format(), relative_to=item.base)
 
     def refresh_existing_outputs(self) -> None:
         """Mark photos whose protected copy is already in the output folder (and unmark the rest)."""
-        if self.protect_run is not None:
+        if self.runs.protecting:
             return
         manifest = Manifest(self.settings_panel.output_folder())
         for row, item in enumerate(self.photos.items):
@@ -345,12 +339,12 @@ class MainWindow(QMainWindow):
         return sorted(index.row() for index in self.queue.selectionModel().selectedRows())
 
     def remove_selected(self) -> None:
-        if self.protect_run is None:
+        if not self.runs.protecting:
             self.photos.remove_rows(self.selected_rows())
             self._after_queue_change()
 
     def clear_queue(self) -> None:
-        if self.protect_run is None:
+        if not self.runs.protecting:
             self.photos.remove_rows(list(range(self.photos.rowCount())))
             self._after_queue_change()
 
@@ -435,7 +429,7 @@ class MainWindow(QMainWindow):
         self.preview_worker.latest = self.generation
         item = self.current_item()
         self.viewer.set_photo(None)
-        self.viewer.set_heat_map(None, self.settings_panel.strength.value())
+        self.viewer.set_heat_map(None, self.settings_panel.strength_levels())
         if item is None:
             self.setWindowTitle("PixelGuard")
             self.predictions.show_nothing()
@@ -445,11 +439,10 @@ class MainWindow(QMainWindow):
             self.predictions.show_record(item.record)
         else:
             self._show_preview_verdict(item)
-        options = self.settings_panel.current_options()
         self.preview_requested.emit(PreviewRequest(
             self.generation, item.path, self._protected_file(item), self.settings_panel.settings(),
             predictions=item.before is None and item.record is None,
-            tags=options.k.value() if options.wants_tags else 0,
+            tags=self.settings_panel.tags_wanted(),
         ))
 
     def _start_preview_thread(self) -> None:
@@ -471,7 +464,7 @@ class MainWindow(QMainWindow):
 
     def _heat_map_ready(self, generation: int, image) -> None:
         if generation == self.generation:
-            self.viewer.set_heat_map(QPixmap.fromImage(image), self.settings_panel.strength.value())
+            self.viewer.set_heat_map(QPixmap.fromImage(image), self.settings_panel.strength_levels())
 
     def _protected_ready(self, generation: int, protected, change, factor: int) -> None:
         if generation == self.generation:
@@ -481,9 +474,7 @@ class MainWindow(QMainWindow):
         item = self.current_item()
         if generation != self.generation or item is None:
             return
-        options = self.settings_panel.current_options()
-        if options.wants_tags:
-            options.set_tags(tags)
+        self.settings_panel.show_tags(tags)
         if item.before is None and before:
             item.before = before
         if item.record is None:
@@ -514,133 +505,103 @@ class MainWindow(QMainWindow):
         self.protect(list(range(self.photos.rowCount())))
 
     def protect(self, rows: list[int]) -> None:
-        if self.protect_run is not None or not rows:
+        if self.runs.protecting or not rows:
             return
-        settings = self.settings_panel.settings()
+        panel = self.settings_panel
+        settings = panel.settings()
+        folder = panel.output_folder()
         try:
             settings.validate()
-            if not self.settings_panel.output.text().strip():
-                raise PixelGuardError("Choose a folder for the protected copies first (Settings → Output).")
+            jobs = list(zip(rows, checked_jobs([Job(self.photos.item(row).path, self.output_for(self.photos.item(row)))
+                                                for row in rows], folder)))
         except PixelGuardError as error:
             QMessageBox.warning(self, "Cannot Protect", str(error))
             return
-        jobs = [Job(self.photos.item(row).path, self.output_for(self.photos.item(row))) for row in rows]
-        try:
-            jobs = list(zip(rows, checked_jobs(jobs, self.settings_panel.output_folder())))
-        except PixelGuardError as error:
-            QMessageBox.warning(self, "Cannot Protect", str(error))
-            return
-        self.settings_panel.save(self.store)
+        overwrite = panel.replace_existing()
+        already = [row for row in rows if self.photos.item(row).status is Status.ALREADY_PROTECTED]
+        if already and not overwrite:
+            choice = self._ask_about_existing(len(already), len(rows), folder)
+            if choice is None:
+                return
+            overwrite = choice
+        panel.save(self.store)
         for row in rows:
             self.photos.set_status(row, Status.QUEUED)
-        self.batch = BatchProgress(len(jobs))
-        self.batch_counts = {"protected": 0, "failed": 0, "error": 0, "earlier": 0}
-        worker = ProtectWorker(jobs, settings, self.models, self.settings_panel.output_folder(),
-                               overwrite=self.settings_panel.overwrite.isChecked())
-        worker.status.connect(self.statusBar().showMessage)
-        worker.download_progress.connect(self._download_progress)
-        worker.photo_started.connect(self._photo_started)
-        worker.iteration.connect(self._iteration)
-        worker.photo_finished.connect(self._photo_finished)
-        worker.failed.connect(self._run_failed)
-        worker.finished.connect(self._protect_finished)
-        self.protect_run = BackgroundRun(worker, self)
         self.progress.setValue(0)
         self.progress.show()
-        self.eta.setText(f"0 of {len(jobs)}")
-        self.statusBar().showMessage(f"Protecting {len(jobs)} photo(s)…")
-        self.update_actions()
+        self.runs.protect(jobs, settings, folder, overwrite)
+
+    def _ask_about_existing(self, count: int, total: int, folder: Path) -> bool | None:
+        """Replace, keep (skip) or cancel when protected copies are already there; None: cancel."""
+        box = QMessageBox(QMessageBox.Icon.Question, "Protected Copies Exist",
+                          f"{count} of these {total} photo(s) already have a protected copy in {folder}.", parent=self)
+        box.setInformativeText("Replace them with copies made with the current settings, or keep them and "
+                               "protect only the others? (Settings → Output → \"Replace existing protected "
+                               "copies\" makes replacing the default.)")
+        replace = box.addButton("Replace", QMessageBox.ButtonRole.AcceptRole)
+        keep = box.addButton("Keep Them", QMessageBox.ButtonRole.RejectRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(keep)
+        box.exec()
+        if box.clickedButton() is replace:
+            return True
+        return False if box.clickedButton() is keep else None
+
+    def _connect_runs(self) -> None:
+        runs = self.runs
+        runs.message.connect(self.statusBar().showMessage)
+        runs.problem.connect(lambda title, text: QMessageBox.warning(self, title, text))
+        runs.photo_started.connect(self._photo_started)
+        runs.photo_progress.connect(self.photos.set_progress)
+        runs.photo_finished.connect(self._photo_finished)
+        runs.rows_not_reached.connect(self._rows_not_reached)
+        runs.progress.connect(self._show_progress)
+        runs.download_progress.connect(self._download_progress)
+        runs.download_over.connect(self._download_over)
+        runs.protection_over.connect(self._protection_over)
+        runs.busy_changed.connect(self.update_actions)
 
     def _photo_started(self, row: int) -> None:
         self._close_download_dialog()
-        self.running_row = row
-        self.batch.start_photo()
         self.photos.set_status(row, Status.RUNNING)
         self.statusBar().showMessage(f"Protecting {self.photos.item(row).path.name}…")
         if self.queue.currentIndex().row() == row:
             self._show_preview_verdict(self.photos.item(row))
-        self._show_progress()
 
-    def _iteration(self, step: int, total: int) -> None:
-        if self.batch is None or self.running_row is None:
-            return
-        self.batch.iteration(step, total)
-        self.photos.set_progress(self.running_row, self.batch.current)
-        self._show_progress()
-
-    def _show_progress(self) -> None:
-        batch = self.batch
-        self.progress.setValue(round(batch.fraction * PROGRESS_STEPS))
-        self.progress.setFormat(f"{batch.fraction:.0%}")
-        self.eta.setText(f"{batch.done} of {batch.photos} · {describe_seconds(batch.seconds_left())}")
+    def _show_progress(self, fraction: float, text: str) -> None:
+        self.progress.setValue(round(fraction * PROGRESS_STEPS))
+        self.progress.setFormat(f"{fraction:.0%}")
+        self.eta.setText(text)
 
     def _photo_finished(self, row: int, record: ProtectionRecord) -> None:
         self.photos.set_record(row, record)
-        self.batch.finish_photo()
-        outcome = "earlier" if record.resumed else record.status
-        self.batch_counts[outcome] = self.batch_counts.get(outcome, 0) + 1
-        self.running_row = None
-        self._show_progress()
         self._update_queue_title()
         if self.queue.currentIndex().row() == row:
             self.show_current()
 
-    def _run_failed(self, message: str) -> None:
-        self._close_download_dialog()
-        self.statusBar().showMessage(message)
-        QMessageBox.warning(self, "Protection Stopped", message)
-
-    def _protect_finished(self, cancelled: bool) -> None:
-        if self.protect_run is None:  # the window closed and stopped it already
-            return
-        for row, item in enumerate(self.photos.items):
-            if item.status in (Status.QUEUED, Status.RUNNING):
+    def _rows_not_reached(self, rows: list[int]) -> None:
+        """Rows the batch never started go back to what the disk says (waiting or already protected)."""
+        for row in rows:
+            if self.photos.item(row).status in (Status.QUEUED, Status.RUNNING):
                 self.photos.set_status(row, Status.WAITING)
+
+    def _protection_over(self, summary: str) -> None:
         self._close_download_dialog()
-        self.protect_run.dispose()
-        self.protect_run = None
-        self.running_row = None
         self.progress.hide()
         self.eta.setText("")
-        counts = ", ".join(f"{count} {WORDS[status]}" for status, count in self.batch_counts.items() if count)
-        folder = self.settings_panel.output_folder()
-        if cancelled:
-            self.statusBar().showMessage(f"Cancelled. {counts or 'Nothing finished'}; finished photos are saved in {folder}.")
-        elif counts:
-            self.statusBar().showMessage(f"Done: {counts}. Saved in {folder}.")
         self.refresh_existing_outputs()
         self._update_queue_title()
-        self.update_actions()
+        self.statusBar().showMessage(summary)
+        self.show_current()
 
     def cancel(self) -> None:
-        if self.protect_run is not None:
-            self.protect_run.cancel()
-            self.statusBar().showMessage("Cancelling… photos already finished stay saved.")
-        if self.download_run is not None:
-            self.download_run.cancel()
+        self.runs.cancel()
 
     # -- downloads ----------------------------------------------------------------------
-    def download_model(self, name: str) -> None:
-        if self.download_run is not None:
-            return
-        worker = DownloadWorker(name)
-        worker.status.connect(self.statusBar().showMessage)
-        worker.download_progress.connect(self._download_progress)
-        worker.failed.connect(lambda message: QMessageBox.warning(self, "Download Failed", message))
-        worker.finished.connect(self._download_finished)
-        self.download_run = BackgroundRun(worker, self)
-        self._download_progress(0.0, 0.0)
-
-    def _download_finished(self, cancelled: bool) -> None:
-        if self.download_run is None:  # the window closed and stopped it already
-            return
+    def _download_over(self, ready: bool) -> None:
         self._close_download_dialog()
-        self.download_run.dispose()
-        self.download_run = None
         self.settings_panel.refresh_model_status()
-        self.statusBar().showMessage("Download cancelled; it resumes where it stopped next time." if cancelled
-                                     else "Model ready.")
-        if not cancelled:
+        if ready:
             self._model_or_device_changed()
 
     def _download_progress(self, done: float, total: float) -> None:
@@ -690,10 +651,7 @@ class MainWindow(QMainWindow):
         self.store.setValue("window/centre_splitter", self.centre_splitter.saveState())
         self.store.sync()
         self.hide()  # gone at once; the threads below stop at their next check, which can take a moment
-        for run in (self.protect_run, self.download_run):
-            if run is not None:
-                run.stop()
-        self.protect_run = self.download_run = None
+        self.runs.stop()
         self.preview_worker.latest = -1  # drop the rest of any preview in progress
         self.preview_thread.quit()
         self.preview_thread.wait()
@@ -704,4 +662,3 @@ class MainWindow(QMainWindow):
 
 PREVIEW_STATES = {Status.RUNNING: "Protecting now.", Status.QUEUED: "Queued for protection.",
                   Status.ALREADY_PROTECTED: "A protected copy already exists."}
-WORDS = {"protected": "protected", "failed": "not protected", "error": "failed", "earlier": "already protected"}

@@ -7,7 +7,6 @@ the preview pictures) and only turn their callbacks into Qt signals, so the wind
 from __future__ import annotations
 
 import threading
-import time
 import traceback
 from collections import OrderedDict
 from dataclasses import dataclass, replace
@@ -80,60 +79,6 @@ class ModelCache:
                     self._models.popitem(last=False)
             self._models.move_to_end(key)
             return self._models[key]
-
-
-class BatchProgress:
-    """Fraction done and time left for a batch, from per-photo iteration progress.
-
-    Photos stop as soon as they are protected, so the time per photo comes from finished
-    photos once there are some, and from the current photo's iterations before that.
-    """
-
-    def __init__(self, photos: int, clock: Callable[[], float] = time.monotonic):
-        self.photos = photos
-        self.done = 0
-        self.current = 0.0  # fraction of the current photo's iterations
-        self._clock = clock
-        self._started = clock()
-        self._photo_started = self._started
-        self._finished_seconds = 0.0
-
-    def start_photo(self) -> None:
-        self.current = 0.0
-        self._photo_started = self._clock()
-
-    def iteration(self, step: int, total: int) -> None:
-        self.current = min(1.0, step / max(total, 1))
-
-    def finish_photo(self) -> None:
-        self.done += 1
-        self.current = 0.0
-        self._finished_seconds = self._clock() - self._started
-
-    @property
-    def fraction(self) -> float:
-        return min(1.0, (self.done + self.current) / max(self.photos, 1))
-
-    def seconds_left(self) -> float | None:
-        """None while there is nothing to go on yet."""
-        in_photo = self._clock() - self._photo_started
-        if self.done:
-            per_photo = self._finished_seconds / self.done
-        elif self.current > 0:
-            per_photo = in_photo / self.current
-        else:
-            return None
-        return max(0.0, per_photo * (self.photos - self.done) - in_photo)
-
-
-def describe_seconds(seconds: float | None) -> str:
-    if seconds is None:
-        return "estimating time left…"
-    if seconds < 60:
-        return f"about {max(1, round(seconds))} s left"
-    if seconds < 3600:
-        return f"about {round(seconds / 60)} min left"
-    return f"about {seconds / 3600:.1f} h left"
 
 
 def download_missing(spec: str, stop: threading.Event, status: SignalInstance, progress: SignalInstance,

@@ -43,7 +43,7 @@ def test_protect_a_photo_and_show_the_proof_read_from_the_saved_file(window, qtb
     qtbot.waitUntil(window.isActiveWindow)
     qtbot.keyClick(window.queue, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
     assert window.cancel_action.isEnabled() and not window.protect_all_action.isEnabled()
-    qtbot.waitUntil(lambda: window.protect_run is None, timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: not window.runs.protecting, timeout=TIMEOUT_MS)
 
     assert statuses(window) == [Status.PROTECTED]
     saved = tmp_path / "protected" / "grace_hopper.png"
@@ -75,8 +75,8 @@ def test_cancel_keeps_finished_photos_and_the_window_responds(window, qtbot, sma
         window.cancel()
 
     window.protect_all()
-    window.protect_run.worker.photo_finished.connect(cancel_after_first)
-    qtbot.waitUntil(lambda: window.protect_run is None, timeout=TIMEOUT_MS)
+    window.runs.protect_worker.photo_finished.connect(cancel_after_first)
+    qtbot.waitUntil(lambda: not window.runs.protecting, timeout=TIMEOUT_MS)
 
     # Whether a photo is protected is the panel's verdict; only a protected one is written.
     assert len(finished) == 1 and finished[0].status in ("protected", "failed")
@@ -85,11 +85,18 @@ def test_cancel_keeps_finished_photos_and_the_window_responds(window, qtbot, sma
     assert statuses(window).count(Status.WAITING) == 2
     written = sorted(path.name for path in (tmp_path / "protected").iterdir() if not path.name.startswith("."))
     assert written == ([Path(finished[0].output).name] if protected_first else [])
-    assert window.statusBar().currentMessage().startswith("Cancelled.")
+    # Every row, the header, the verdict and the status bar say what is on disk.
+    message = window.statusBar().currentMessage()
+    outcome = "1 protected" if protected_first else "1 not protected"
+    assert message.startswith(f"Cancelled. {outcome}; 2 not started."), message
+    assert (f"Protected copies are in {tmp_path / 'protected'}" in message) == protected_first
+    assert ("· 1 protected" in window.queue_title.text()) == protected_first
+    window.queue.setCurrentIndex(window.photos.index(1))
+    assert "Protecting now" not in window.predictions.verdict.text()
     # Still responsive: the others can be protected now; a protected one is kept, not redone.
     assert window.protect_all_action.isEnabled() and not window.cancel_action.isEnabled()
     window.protect_all()
-    qtbot.waitUntil(lambda: window.protect_run is None, timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: not window.runs.protecting, timeout=TIMEOUT_MS)
     assert statuses(window).count(Status.ALREADY_PROTECTED) == int(protected_first)
     assert statuses(window).count(Status.PROTECTED) + statuses(window).count(Status.NOT_PROTECTED) == \
         3 - int(protected_first)
@@ -108,8 +115,8 @@ def test_closing_while_protecting_cancels_and_waits(qtbot, settings_store, small
     window.settings_panel.iterations.setValue(5000)
     window.add_paths([small_photos / "owl.png"])
     window.protect_all()
-    thread = window.protect_run.thread
-    qtbot.waitUntil(lambda: window.batch.current > 0, timeout=TIMEOUT_MS)
+    thread = window.runs.protect_thread
+    qtbot.waitUntil(lambda: window.runs.batch.current > 0, timeout=TIMEOUT_MS)
     window.close()
     assert thread.isFinished()
     assert not window.preview_thread.isRunning()

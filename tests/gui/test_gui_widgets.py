@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from dataclasses import fields as dataclass_fields
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ from pixelguard.gui.photo_queue import PhotoQueueModel, Status
 from pixelguard.gui.predictions import PredictionsPanel
 from pixelguard.gui.settings_panel import METHOD_OPTIONS, PRESETS, SettingsPanel
 from pixelguard.gui.viewer import ImageCanvas, Mode, ViewState
-from pixelguard.gui.workers import BatchProgress, describe_seconds
+from pixelguard.gui.run_controller import BatchProgress, describe_seconds
 from pixelguard.batch import Job, Manifest
 from pixelguard.protect import ProtectionRecord
 from pixelguard.settings import ProtectSettings
@@ -32,22 +33,51 @@ class FakeClock:
         return self.now
 
 
-def test_time_left_comes_from_iterations_then_from_finished_photos():
+def test_time_left_comes_from_measured_iterations_not_photo_counts():
     clock = FakeClock()
-    batch = BatchProgress(4, clock)
+    batch = BatchProgress(2, max_iter=100, clock=clock)
     assert batch.seconds_left() is None and batch.fraction == 0
     batch.start_photo()
-    clock.now += 2
-    batch.iteration(25, 100)  # a quarter of the first photo in 2 s: 8 s a photo
-    assert batch.fraction == pytest.approx(0.25 / 4)
-    assert batch.seconds_left() == pytest.approx(8 * 4 - 2)
-    clock.now += 1
-    batch.finish_photo()  # it stopped early, after 3 s
+    clock.now += 0.5  # loading and the budget map, before the first step
+    batch.iteration(1, 100)
+    assert batch.seconds_left() is None  # no step timed yet
+    clock.now += 0.4
+    batch.iteration(2, 100)  # 0.4 s a step
+    # Nothing finished: max_iter is only a cap, said as "at most".
+    assert batch.upper_bound and batch.seconds_left() == pytest.approx(0.4 * (98 + 100))
+    clock.now += 0.4
+    batch.iteration(3, 100)
+    clock.now += 0.3
+    batch.finish_photo(3)  # protected after 3 steps, 1.6 s in all: 0.4 s a step + 0.4 s fixed
+    assert not batch.upper_bound
     batch.start_photo()
-    assert batch.seconds_left() == pytest.approx(3 * 3)
-    clock.now += 1
-    assert batch.seconds_left() == pytest.approx(3 * 3 - 1)
-    assert batch.fraction == pytest.approx(1 / 4)
+    assert batch.seconds_left() == pytest.approx(3 * 0.4 + (1.6 - 3 * 0.4))
+    assert batch.fraction == pytest.approx(3 / 6)
+
+
+def test_a_file_that_fails_at_once_does_not_shorten_the_estimate():
+    """The issue's case: a corrupt file failed at once while the next photo was at 10 % of a long job."""
+    clock = FakeClock()
+    batch = BatchProgress(2, max_iter=100, clock=clock)
+    batch.start_photo()
+    batch.finish_photo(0)  # unreadable: no iterations
+    batch.start_photo()
+    for step in range(1, 11):
+        clock.now += 1.2
+        batch.iteration(step, 100)
+    assert batch.fraction == pytest.approx(10 / 100)
+    assert batch.seconds_left() == pytest.approx(90 * 1.2)
+    assert describe_seconds(batch.seconds_left(), at_most=batch.upper_bound) == "at most 2 min left"
+
+
+def test_further_attempts_count_on_from_the_earlier_ones():
+    clock = FakeClock()
+    batch = BatchProgress(1, max_iter=10, clock=clock)
+    batch.start_photo()
+    for step in (1, 2, 3, 1, 2):  # a second attempt restarts at step 1
+        clock.now += 1
+        batch.iteration(step, 10)
+    assert batch.current == pytest.approx(5 / 10)  # 3 steps, then 2 more
 
 
 def test_time_left_in_words():
@@ -55,6 +85,7 @@ def test_time_left_in_words():
     assert describe_seconds(0.2) == "about 1 s left"
     assert describe_seconds(90) == "about 2 min left"
     assert describe_seconds(5400) == "about 1.5 h left"
+    assert describe_seconds(30, at_most=True) == "at most 30 s left"
 
 
 # -- the picture canvas -------------------------------------------------------------------------
@@ -214,7 +245,9 @@ def test_presets_set_the_values_and_editing_makes_them_custom(qtbot):
 def test_balanced_preset_is_the_engine_default():
     defaults = ProtectSettings()
     balanced = PRESETS["Balanced"]
-    assert {key: getattr(defaults, key) for key in balanced} == balanced
+    assert {key: getattr(defaults, key) for key in balanced if key != "condition"} == \
+        {key: value for key, value in balanced.items() if key != "condition"}
+    assert balanced["condition"] == defaults.build().condition
 
 
 def test_every_method_gets_valid_settings_from_the_panel(qtbot):
@@ -226,11 +259,25 @@ def test_every_method_gets_valid_settings_from_the_panel(qtbot):
         settings = panel.settings()
         assert settings.method == name
         settings.validate()
-        assert panel.condition.isEnabled() == panel.current_options().uses_condition
+        # Only what the method is judged by can be chosen: a setting it ignores is not offered.
+        method = METHODS[name]
+        assert settings.condition in method.conditions
+        assert panel.condition.isEnabled() == (len(method.conditions) > 1)
+        offered = {panel.condition.itemData(i) for i in range(panel.condition.count())
+                   if panel.condition.model().item(i).isEnabled()}
+        assert offered == set(method.conditions)
     panel.method.setCurrentIndex(panel.method.findData("labelfool"))
     panel.method_options["labelfool"].target.setText("tiger cat")
     panel.method_options["labelfool"].privacy.setChecked(True)
     assert (panel.settings().target, panel.settings().privacy_target) == ("tiger cat", True)
+
+
+def test_each_methods_fields_in_the_panel_are_its_declared_options(qtbot):
+    panel = SettingsPanel()
+    qtbot.addWidget(panel)
+    for name, method in METHODS.items():
+        declared = {field.name for field in dataclass_fields(method.options_type)}
+        assert set(panel.method_options[name].option_names) == declared, name
 
 
 def test_settings_persist_between_runs(qtbot, tmp_path):
@@ -348,16 +395,37 @@ def test_download_shows_a_progress_dialog_and_can_be_cancelled(window, qtbot, mo
 
     monkeypatch.setattr(workers, "models_to_download", lambda spec: [spec])
     monkeypatch.setattr(workers, "download_model", fake_download)
-    window.download_model("places365-resnet18")
+    window.runs.download("places365-resnet18")
     qtbot.waitUntil(lambda: started.is_set() and window.download_dialog is not None
                     and window.download_dialog.value() == 250, timeout=10_000)
     assert "1.0 MB of 4.0 MB" in window.download_dialog.labelText()
     cancel_button = window.download_dialog.findChild(QPushButton)
     assert cancel_button.text() == "Cancel"
     cancel_button.click()
-    qtbot.waitUntil(lambda: window.download_run is None, timeout=10_000)
+    qtbot.waitUntil(lambda: not window.runs.downloading, timeout=10_000)
     assert window.download_dialog is None
     assert window.statusBar().currentMessage().startswith("Download cancelled")
+
+
+def test_a_failed_download_says_so_and_the_model_stays_not_downloaded(window, qtbot, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    from pixelguard.errors import ModelUnavailableError
+    from pixelguard.gui import workers
+
+    def unreachable(name, progress, cancel):
+        raise ModelUnavailableError(f"cannot reach the server for {name}: Name or service not known")
+
+    warnings = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text: warnings.append((title, text)))
+    monkeypatch.setattr(workers, "models_to_download", lambda spec: [spec])
+    monkeypatch.setattr(workers, "download_model", unreachable)
+    window.runs.download("resnet18")
+    qtbot.waitUntil(lambda: not window.runs.downloading, timeout=10_000)
+    assert warnings == [("Download Failed", "cannot reach the server for resnet18: Name or service not known")]
+    message = window.statusBar().currentMessage()
+    assert message.startswith("Download failed: cannot reach") and "ready" not in message.lower()
+    assert window.download_dialog is None
 
 
 def test_strong_preset_fetches_its_label_hierarchy_before_the_first_photo(window, qtbot, tmp_path,
@@ -389,7 +457,7 @@ def test_strong_preset_fetches_its_label_hierarchy_before_the_first_photo(window
     assert fetched == ["imagenet-class-paths"]
     assert "0.3 MB of 0.6 MB" in window.download_dialog.labelText()
     window.download_dialog.findChild(QPushButton).click()
-    qtbot.waitUntil(lambda: window.protect_run is None, timeout=10_000)
+    qtbot.waitUntil(lambda: not window.runs.protecting, timeout=10_000)
     assert window.photos.item(0).status is Status.WAITING
     assert not (tmp_path / "protected").exists()
 
@@ -446,7 +514,7 @@ def test_refuses_an_output_folder_that_would_replace_the_originals(window, tmp_p
     warnings = []
     monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text: warnings.append(text))
     window.protect_all()
-    assert window.protect_run is None and "would replace the original" in warnings[0]
+    assert not window.runs.protecting and "would replace the original" in warnings[0]
 
 
 def test_budget_choice_enables_the_matching_size_and_reaches_the_settings(qtbot):
