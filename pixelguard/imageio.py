@@ -15,7 +15,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 import torch
-from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, JpegImagePlugin, UnidentifiedImageError
 
 from pixelguard.atomic import write_atomically
 from pixelguard.errors import InputError, PixelGuardError
@@ -105,6 +105,50 @@ class OutputExistsError(OutputError):
     """The output file already exists and overwrite was not asked for."""
 
 
+# Written when neither the user nor the original says otherwise (a PNG saved as JPEG).
+DEFAULT_JPEG_QUALITY = 90
+# The IJG example luminance table (quality 50), to name a file's tables by the quality they match.
+_IJG_LUMINANCE = (16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56,
+                  14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
+                  49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99)
+_SUBSAMPLING_NAMES = {0: "4:4:4", 1: "4:2:2", 2: "4:2:0"}
+
+
+@dataclass(frozen=True)
+class JpegCompression:
+    """How a JPEG was compressed: its quantisation tables and chroma subsampling (Pillow's 0/1/2).
+
+    Writing a protected copy with the same tables and subsampling costs it no more than the
+    original's own compression did, where a fixed quality re-quantises every block anew (ITU-T
+    T.81, the JPEG standard: the quantisation tables travel in the file and decide the loss).
+    """
+
+    qtables: tuple[tuple[int, ...], ...]
+    subsampling: int
+
+    @property
+    def quality_estimate(self) -> int:
+        """The IJG quality whose scaled luminance table is closest on average to this file's."""
+        scale = 100 * sum(q / ref for q, ref in zip(self.qtables[0], _IJG_LUMINANCE)) / len(_IJG_LUMINANCE)
+        quality = (200 - scale) / 2 if scale <= 100 else 5000 / scale
+        return int(min(100, max(1, round(quality))))
+
+    def describe(self) -> str:
+        return (f"the original's JPEG tables (about quality {self.quality_estimate}, "
+                f"{_SUBSAMPLING_NAMES[self.subsampling]})")
+
+
+def _jpeg_compression(image: Image.Image) -> JpegCompression | None:
+    """The tables and subsampling of a three-component JPEG; None for any other file."""
+    if image.format not in ("JPEG", "MPO") or image.mode not in ("RGB", "YCbCr"):
+        return None
+    tables = getattr(image, "quantization", None) or {}
+    subsampling = JpegImagePlugin.get_sampling(image)
+    if len(tables) < 2 or subsampling not in _SUBSAMPLING_NAMES:
+        return None
+    return JpegCompression(tuple(tuple(tables[index]) for index in sorted(tables)), subsampling)
+
+
 @dataclass
 class LoadedImage:
     """A decoded photo, upright, as 8-bit RGB plus what is needed to write it back."""
@@ -120,6 +164,7 @@ class LoadedImage:
     dpi: tuple[float, float] | None
     orientation: int  # the file's EXIF orientation, 1..8, already applied to rgb
     notes: list[str] = field(default_factory=list)
+    jpeg_compression: JpegCompression | None = None  # a JPEG's own tables, to write it back alike
 
 
 def max_pixels_limit(requested: int | None = None) -> int:
@@ -224,6 +269,7 @@ def _decode(handle: BinaryIO, path: Path, max_pixels: int) -> LoadedImage:
         dpi=_dpi(image.info.get("dpi"), swap=orientation >= 5),
         orientation=orientation,
         notes=notes,
+        jpeg_compression=_jpeg_compression(image),
     )
 
 
@@ -363,23 +409,37 @@ def is_lossy(format: str) -> bool:
     return canonical_format(format) == "jpeg"
 
 
-def encoder_options(format: str, jpeg_quality: int = 90) -> dict[str, Any]:
+def encoder_options(format: str, jpeg_quality: int | None = None,
+                    compression: JpegCompression | None = None) -> dict[str, Any]:
     """Pillow save() options (format included) that decide the written pixels; metadata aside,
-    save_image writes exactly these, so a lossy round trip in memory predicts the file."""
+    save_image writes exactly these, so a lossy round trip in memory predicts the file.
+
+    JPEG: with `jpeg_quality` None, the original's `compression` where there is one (its tables
+    and subsampling), else DEFAULT_JPEG_QUALITY; a chosen quality is written 4:4:4.
+    """
     name = canonical_format(format)
     if name == "keep":
         raise ValueError("encoder_options needs a concrete format; use resolve_format first")
     options: dict[str, Any] = {"format": _WRITERS[name]}
-    if name == "jpeg":
+    if name == "jpeg" and jpeg_quality is None and compression is not None:
+        options.update(qtables=[list(table) for table in compression.qtables], subsampling=compression.subsampling)
+    elif name == "jpeg":
         # 4:4:4: chroma subsampling would average colour over 2x2 blocks and wipe out much of the
         # perturbation's per-pixel colour detail, weakening the protection.
-        options.update(quality=jpeg_quality, subsampling=0)
+        options.update(quality=jpeg_quality or DEFAULT_JPEG_QUALITY, subsampling=0)
     elif name == "webp":
         # Lossless so the perturbation is stored exactly; exact keeps RGB under transparent pixels.
         options.update(lossless=True, exact=True)
     # TIFF stays uncompressed: Pillow's libtiff encoders cannot write the EXIF and GPS sub-IFDs,
     # and deflate saves little on noisy, perturbed photos.
     return options
+
+
+def jpeg_encoding(jpeg_quality: int | None, compression: JpegCompression | None) -> str:
+    """In words, how encoder_options writes a JPEG, for the report."""
+    if jpeg_quality is None and compression is not None:
+        return compression.describe()
+    return f"quality {jpeg_quality or DEFAULT_JPEG_QUALITY}, 4:4:4"
 
 
 def output_path_for(
@@ -425,7 +485,7 @@ def encode_image(
     rgb: np.ndarray,
     source: LoadedImage,
     format: str = "keep",
-    jpeg_quality: int = 90,
+    jpeg_quality: int | None = None,
     metadata: str = "strip",
     notes: list[str] | None = None,
 ) -> EncodedImage:
@@ -451,7 +511,7 @@ def encode_image(
             notes.append(f"{output_format.upper()} cannot store transparency; the alpha channel was dropped")
         else:
             image.putalpha(Image.fromarray(source.alpha, "L"))
-    options = encoder_options(output_format, jpeg_quality)
+    options = encoder_options(output_format, jpeg_quality, source.jpeg_compression)
     options.update(_metadata_options(output_format, source, metadata, image.size, notes))
     try:
         return EncodedImage(_encode(image, options), output_format)
@@ -487,7 +547,7 @@ def save_image(
     rgb: np.ndarray,
     source: LoadedImage,
     format: str = "keep",
-    jpeg_quality: int = 90,
+    jpeg_quality: int | None = None,
     metadata: str = "strip",
     overwrite: bool = False,
     notes: list[str] | None = None,

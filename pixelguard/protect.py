@@ -245,6 +245,8 @@ class Protector:
         if budget_l1 == 0:
             record.notes.append("the photo has no colour variation, so no invisible change is possible")
         output_format = imageio.resolve_format(run.output.format, source)
+        if output_format == "jpeg":
+            record.extra["jpeg_encoding"] = imageio.jpeg_encoding(run.output.jpeg_quality, source.jpeg_compression)
         attempt_run = self._perceptual_attempts if run.budget.kind == "delta-e" else self._rgb_attempts
         checked = attempt_run(
             image, budget, plan, condition, source, output, output_format, record,
@@ -309,7 +311,8 @@ class Protector:
         if imageio.is_lossy(output_format):
             def through(candidate: torch.Tensor) -> torch.Tensor:
                 rgb = imageio.tensor_to_rgb(candidate)
-                return self.tensor(encode_decode(rgb, **imageio.encoder_options(output_format, self.run.output.jpeg_quality)))
+                options = imageio.encoder_options(output_format, self.run.output.jpeg_quality, source.jpeg_compression)
+                return self.tensor(encode_decode(rgb, **options))
 
         confidence = loop.confidence or robust.DEFAULT_CONFIDENCE
         stop = transfer.confident(condition, loop.confidence)

@@ -63,12 +63,19 @@ class SemanticRelation:
 
     def related_in_top_k(self, logits: torch.Tensor, label: int, k: int) -> int:
         """How many of the k highest-scoring classes of `logits` (C,) are related to `label`."""
-        top = logits.topk(min(k, logits.shape[-1])).indices.cpu()
-        return int(self.matrix[label, top].sum())
+        return len(self.related_top_k(logits, label, k))
+
+    def related_top_k(self, logits: torch.Tensor, label: int, k: int) -> list[str]:
+        """The k highest-scoring classes of `logits` (C,) that are related to `label`, best first."""
+        top = logits.topk(min(k, logits.shape[-1])).indices.cpu().tolist()
+        return [self.labels[index] for index in top if self.matrix[label, index]]
 
     def report_after(self, label: int, k: int) -> Callable[[torch.Tensor], dict]:
-        """A report hook: `related_in_topk` measured on the saved file's logits."""
-        return lambda logits: {"related_in_topk": self.related_in_top_k(logits, label, k)}
+        """A report hook: `related_in_topk` (and their names, `related_left`) on the saved file's logits."""
+        def fields(logits: torch.Tensor) -> dict:
+            names = self.related_top_k(logits, label, k)
+            return {"related_in_topk": len(names), "related_left": names}
+        return fields
 
 
 def places365_relation(labels: Sequence[str], groups: Sequence[SceneGroups]) -> SemanticRelation:

@@ -102,13 +102,13 @@ class OutputSettings:
     """How the protected file is written (pixelguard.imageio)."""
 
     format: str = "keep"
-    jpeg_quality: int = 90
+    jpeg_quality: int | None = None  # None: a JPEG original's own tables, else imageio.DEFAULT_JPEG_QUALITY
     metadata: str = "strip"
 
     def __post_init__(self):
         canonical_format(self.format)
         _choice(self.metadata, METADATA_POLICIES, "metadata policy")
-        if not 1 <= self.jpeg_quality <= 100:
+        if self.jpeg_quality is not None and not 1 <= self.jpeg_quality <= 100:
             raise PixelGuardError(f"--jpeg-quality must be between 1 and 100, got {self.jpeg_quality}")
 
 
@@ -190,7 +190,7 @@ class ProtectSettings:
     eot: bool = False
     # OutputSettings.
     format: str = "keep"
-    jpeg_quality: int = 90
+    jpeg_quality: int | None = None
     metadata: str = "strip"
     # The methods' own options (each method's options_type; method_option_names()).
     target: str | None = None  # labelfool

@@ -22,6 +22,7 @@ from pixelguard.imageio import (
     OutputError,
     OutputExistsError,
     encoder_options,
+    jpeg_encoding,
     is_lossy,
     iter_images,
     load_image,
@@ -327,6 +328,37 @@ def test_encoder_options_predict_the_saved_pixels(tmp_path, camera_jpeg, quality
     in_memory = np.asarray(Image.open(buffer).convert("RGB"))
     out = save_image(tmp_path / "out.jpg", upright, load_image(path), jpeg_quality=quality, metadata="keep")
     assert np.array_equal(load_image(out).rgb, in_memory)
+
+
+@pytest.mark.parametrize("subsampling", [0, 2])
+def test_a_jpeg_is_written_back_with_its_own_tables_and_subsampling(tmp_path, subsampling):
+    """The default keeps the original's compression (quantisation tables, chroma subsampling)."""
+    rng = np.random.default_rng(3)
+    original = tmp_path / "camera.jpg"
+    Image.fromarray(rng.integers(0, 256, (64, 80, 3), dtype=np.uint8)).save(original, quality=72,
+                                                                            subsampling=subsampling)
+    source = load_image(original)
+    with Image.open(original) as reference:
+        tables = {index: list(table) for index, table in reference.quantization.items()}
+    assert source.jpeg_compression.subsampling == subsampling
+    assert source.jpeg_compression.quality_estimate == 72
+    assert jpeg_encoding(None, source.jpeg_compression) == (
+        f"the original's JPEG tables (about quality 72, {'4:4:4' if subsampling == 0 else '4:2:0'})")
+    kept = save_image(tmp_path / "kept.jpg", source.rgb, source)
+    with Image.open(kept) as written:
+        assert {index: list(table) for index, table in written.quantization.items()} == tables
+        assert JpegImagePlugin.get_sampling(written) == subsampling
+    # A chosen quality is that quality at 4:4:4; a photo that was no JPEG gets the default.
+    chosen = save_image(tmp_path / "q90.jpg", source.rgb, source, jpeg_quality=90)
+    with Image.open(chosen) as written:
+        assert JpegImagePlugin.get_sampling(written) == 0 and written.quantization != reference.quantization
+    assert jpeg_encoding(90, source.jpeg_compression) == "quality 90, 4:4:4"
+    png = write(tmp_path / "a.png", Image.fromarray(source.rgb))
+    assert load_image(png).jpeg_compression is None and jpeg_encoding(None, None) == "quality 90, 4:4:4"
+    # What the protect step simulates in memory is what the file decodes to.
+    buffer = io.BytesIO()
+    Image.fromarray(source.rgb).save(buffer, **encoder_options("jpeg", None, source.jpeg_compression))
+    assert np.array_equal(np.asarray(Image.open(buffer).convert("RGB")), load_image(kept).rgb)
 
 
 def test_resolve_format_and_lossiness(tmp_path):

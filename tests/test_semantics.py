@@ -177,7 +177,7 @@ def test_related_in_top_k():
     logits = torch.tensor([0.0, 3.0, 2.0, 1.0])
     assert relation.related_in_top_k(logits, 0, k=2) == 1  # b related to a, c not
     assert relation.related_in_top_k(logits, 2, k=3) == 2  # c itself and d
-    assert relation.report_after(0, 4)(logits) == {"related_in_topk": 2}
+    assert relation.report_after(0, 4)(logits) == {"related_in_topk": 2, "related_left": ["b", "a"]}
 
 
 # --- the semantic condition through the pipeline -----------------------------------------------

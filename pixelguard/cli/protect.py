@@ -19,7 +19,7 @@ from pixelguard.cli.models import add_model_options, model_from_args
 from pixelguard.devices import resolve_device
 from pixelguard.errors import PixelGuardError
 from pixelguard import imageio
-from pixelguard.imageio import METADATA_POLICIES, OUTPUT_FORMATS
+from pixelguard.imageio import DEFAULT_JPEG_QUALITY, METADATA_POLICIES, OUTPUT_FORMATS
 from pixelguard.attacks import METHODS
 from pixelguard.protect import Outcome, ProtectionRecord, Protector
 from pixelguard.models.ensembles import ENSEMBLE_PRESETS, is_ensemble_spec
@@ -64,7 +64,9 @@ def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
                         help="weight of the penalty on budget used; 0 turns it off (default: %(default)s)")
     parser.add_argument("--max-iter", type=int, help=f"iterations per attempt (default: {DEFAULTS.max_iter})")
     parser.add_argument("--format", default=DEFAULTS.format, choices=OUTPUT_FORMATS, help="output format (default: %(default)s)")
-    parser.add_argument("--jpeg-quality", type=int, default=DEFAULTS.jpeg_quality, help="JPEG quality (default: %(default)s)")
+    parser.add_argument("--jpeg-quality", type=jpeg_quality, default=DEFAULTS.jpeg_quality, metavar="1-100|original",
+                        help="JPEG quality, written 4:4:4 (default: original: a JPEG photo keeps its own "
+                             f"quantisation tables and chroma subsampling; other photos get {DEFAULT_JPEG_QUALITY})")
     parser.add_argument("--metadata", default=DEFAULTS.metadata, choices=METADATA_POLICIES,
                         help="what metadata to keep (default: %(default)s: only the colour profile)")
     parser.add_argument("--device", default=DEFAULTS.device,
@@ -74,6 +76,16 @@ def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
                         help="top-k cut-off for the semantic condition and tkmia (default: %(default)s)")
     add_method_option_arguments(parser)
     add_transfer_arguments(parser)
+
+
+def jpeg_quality(text: str) -> int | None:
+    """--jpeg-quality: a number, or 'original' (None) for the input's own compression."""
+    if text.strip().lower() == "original":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number from 1 to 100 or 'original', got {text!r}") from None
 
 
 def add_method_option_arguments(parser: argparse.ArgumentParser) -> None:

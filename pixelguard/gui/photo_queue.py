@@ -6,13 +6,13 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
+import numpy as np
+from PIL import Image
 from PySide6.QtCore import (
     QAbstractListModel, QModelIndex, QObject, QPersistentModelIndex, QRect, QRectF, QRunnable, QSize, Qt,
     QThreadPool, Signal,
 )
-from PySide6.QtGui import (
-    QColor, QFont, QFontMetrics, QImage, QImageIOHandler, QImageReader, QPainter, QPalette, QPixmap,
-)
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QImage, QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from pixelguard import imageio
@@ -31,7 +31,7 @@ class Status(Enum):
     QUEUED = ("Queued", "#6b7280")
     RUNNING = ("Running", "#2563eb")
     PROTECTED = ("Protected", "#15803d")
-    FAILED = ("Failed", "#b91c1c")  # could not be protected: a bad file, an error
+    FAILED = ("Failed", "#b91c1c")  # cannot be protected: a file that does not decode, an error
     NOT_PROTECTED = ("Not protected", "#b91c1c")  # ran, but the condition did not hold on the saved file
     ALREADY_PROTECTED = ("Already protected", "#0f766e")
 
@@ -87,38 +87,29 @@ class _ThumbnailSignals(QObject):
 
 
 class _ThumbnailJob(QRunnable):
-    """Decode a small thumbnail: Qt's reader scales JPEGs while decoding; the engine loader
-    is the fallback for what Qt cannot read (and says why a file is unusable)."""
+    """Decode the photo as protecting will (the engine's loader and size checks), so a file that
+    cannot be protected says why as soon as it is queued; then a small thumbnail of it."""
 
     def __init__(self, path: Path, side: int, signals: _ThumbnailSignals):
         super().__init__()
         self.path, self.side, self.signals = path, side, signals
 
     def run(self) -> None:
-        reader = QImageReader(str(self.path))
-        reader.setAutoTransform(True)
-        size = reader.size()
-        if size.isValid():
-            if reader.transformation() & QImageIOHandler.Transformation.TransformationRotate90:
-                size.transpose()
-            reader.setScaledSize(size.scaled(self.side, self.side, Qt.AspectRatioMode.KeepAspectRatio))
-            image = reader.read()
-            if not image.isNull():
-                self.signals.done.emit(str(self.path), image, size.width(), size.height())
-                return
         try:
-            rgb = imageio.load_image(self.path).rgb
+            source = imageio.load_image(self.path)
+            imageio.check_processable(source)
         except PixelGuardError as error:
             self.signals.failed.emit(str(self.path), str(error))
             return
-        image = qimage_from_rgb(rgb)
-        thumbnail = image.scaled(self.side, self.side, Qt.AspectRatioMode.KeepAspectRatio,
-                                 Qt.TransformationMode.SmoothTransformation)
-        self.signals.done.emit(str(self.path), thumbnail, image.width(), image.height())
+        picture = Image.fromarray(source.rgb)
+        picture.thumbnail((self.side, self.side), Image.Resampling.LANCZOS)
+        self.signals.done.emit(str(self.path), qimage_from_rgb(np.asarray(picture)), *source.size)
 
 
 class PhotoQueueModel(QAbstractListModel):
     """The photos, their status and the last protection record of each."""
+
+    unusable = Signal(int)  # row: the photo did not decode or cannot be protected, see its reason
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
@@ -218,6 +209,7 @@ class PhotoQueueModel(QAbstractListModel):
         row = self._rows.get(path)
         if row is not None:
             self.set_status(row, Status.FAILED, reason.removeprefix(f"{path}: "))
+            self.unusable.emit(row)
 
 
 class PhotoDelegate(QStyledItemDelegate):

@@ -18,6 +18,8 @@ ROWS = 5
 VERDICT_STYLES = {
     "good": "background:#dcfce7; color:#14532d; border:1px solid #86efac;",
     "bad": "background:#fee2e2; color:#7f1d1d; border:1px solid #fca5a5;",
+    # Protected by the chosen rule, yet the photo still reads as the same kind of thing.
+    "warn": "background:#fef3c7; color:#78350f; border:1px solid #fcd34d;",
     "neutral": "background:palette(alternate-base); color:palette(text); border:1px solid palette(mid);",
 }
 
@@ -206,13 +208,20 @@ class PredictionsPanel(QWidget):
                                                    "from the saved file.")
         self._clear_figures()
 
+    def show_unusable(self, reason: str) -> None:
+        """A photo that cannot be protected at all (it does not decode, it is too small)."""
+        self._set_verdict(reason, "bad")
+        self.before.set_predictions([], placeholder="The classifier cannot read this file either.")
+        self.after.set_predictions([], placeholder="Nothing is written for it.")
+        self._clear_figures()
+
     def show_record(self, record: ProtectionRecord) -> None:
         if record.status == Outcome.ERROR:
             self._set_verdict(f"Could not protect this photo: {record.error}", "bad")
             self.after.set_predictions([], placeholder="No protected file was written.")
             self._clear_figures()
             return
-        self._set_verdict(record.verdict, "good" if record.success else "bad")
+        self._set_verdict(*verdict_of(record))
         self.before.set_predictions(record.before, record.label, REMOVED)
         self.after.set_predictions(record.after, record.label, STILL_THERE)
         self.figures["ssim"].set(f"{record.ssim:.4f}")
@@ -225,6 +234,22 @@ class PredictionsPanel(QWidget):
 
     def figure_text(self, name: str) -> str:
         return self.figures[name].value.text()
+
+
+def verdict_of(record: ProtectionRecord) -> tuple[str, str]:
+    """(text, kind) of the verdict box. A label-level protection after which related labels still
+    lead (the label left the top 5, another cat breed took its place) is not shown as a plain
+    success: the photo still tells the same story."""
+    if not record.success:
+        return record.verdict, "bad"
+    left = [name for name in record.extra.get("related_left") or [] if name != record.label]
+    if record.condition in ("top1", "top5", "top1-margin") and left:
+        shown = ", ".join(f"'{name}'" for name in left[:3])
+        return (f"{record.verdict}. But the photo still reads as the same kind of thing: {shown} "
+                f"{'is' if len(left) == 1 else 'are'} related to '{record.label}' and still in the top "
+                f"{record.extra.get('k', 5)}. Choose \"Protected when: Nothing related in the top 5\" to hide "
+                "those too.", "warn")
+    return record.verdict, "good"
 
 
 def describe_panel(record: ProtectionRecord) -> str:

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (
 from pixelguard.attacks import METHODS
 from pixelguard.devices import DEVICE_CHOICES, resolve_device
 from pixelguard.errors import PixelGuardError
-from pixelguard.imageio import METADATA_POLICIES, OUTPUT_FORMATS
+from pixelguard.imageio import DEFAULT_JPEG_QUALITY, METADATA_POLICIES, OUTPUT_FORMATS
 from pixelguard.models import DEFAULT_MODEL, ModelEntry, get_entry, model_status
 from pixelguard.settings import CONDITION_NAMES, ProtectSettings, preset_settings
 from pixelguard.settings import PRESETS as ENGINE_PRESETS
@@ -165,8 +165,9 @@ class TagOptions(MethodOptions):
     wants_tags = True
     tags_changed = Signal()
 
-    def __init__(self, hint: str, parent: QWidget | None = None):
+    def __init__(self, hint: str, none_ticked: str, parent: QWidget | None = None):
         super().__init__(parent)
+        self.none_ticked = none_ticked  # what the method does when no box is ticked, said under the boxes
         self.k = QSpinBox(minimum=1, maximum=50, value=5)
         self.k.setToolTip("How many tags the tagger shows; a hidden tag must leave these top k.")
         self.k.valueChanged.connect(self.tags_changed)
@@ -177,25 +178,39 @@ class TagOptions(MethodOptions):
         self.boxes_layout = QVBoxLayout(self.boxes_widget)
         self.boxes_layout.setContentsMargins(0, 0, 0, 0)
         self.boxes: list[QCheckBox] = []
+        self.choice = QLabel()
+        self.choice.setWordWrap(True)
         self.form.addRow("Top k tags", self.k)
         self.form.addRow(self.hint)
         self.form.addRow(self.boxes_widget)
+        self.form.addRow(self.choice)
 
     def set_tags(self, tags: list) -> None:
-        """tags: pixelguard.tagging.Tag, best first."""
+        """tags: pixelguard.tagging.Tag, best first; ticks on tags listed again are kept."""
+        ticked = set(self.ticked())
         for box in self.boxes:
             box.deleteLater()
         self.boxes = []
         for tag in tags:
             box = QCheckBox(f"{tag.label}  ({tag.score:.0%})")
             box.setProperty("tag", tag.label)
+            box.setChecked(tag.label in ticked)
+            box.toggled.connect(self._show_choice)
             self.boxes_layout.addWidget(box)
             self.boxes.append(box)
         self.hint.setText(self.hint_text if tags else "Select a photo to see its tags.")
+        self._show_choice()
+
+    def ticked(self) -> tuple[str, ...]:
+        return tuple(box.property("tag") for box in self.boxes if box.isChecked())
+
+    def _show_choice(self) -> None:
+        ticked = self.ticked()
+        self.choice.setText(f"To hide: {', '.join(ticked)}." if ticked else self.none_ticked)
 
     def apply(self, settings: ProtectSettings) -> None:
         settings.k = self.k.value()
-        settings.hide = tuple(box.property("tag") for box in self.boxes if box.isChecked())
+        settings.hide = self.ticked()
 
     def save(self, store: QSettings) -> None:
         store.setValue("tags/k", self.k.value())
@@ -209,8 +224,10 @@ METHOD_OPTIONS = {
     "cvpire": LabelOptions,
     "kaa": LabelOptions,
     "labelfool": LabelFoolOptions,
-    "tkmia": lambda: TagOptions("Tick the tags to hide; the others should stay."),
-    "tkml-ap": lambda: TagOptions("Tick tags to push out of the top k; none ticked pushes them all out."),
+    "tkmia": lambda: TagOptions("Tick the tags to hide; the others should stay.",
+                                "None ticked: the photo's top tag will be hidden."),
+    "tkml-ap": lambda: TagOptions("Tick tags to push out of the top k.",
+                                  "None ticked: all of the top k tags will be pushed out."),
 }
 
 
@@ -380,8 +397,12 @@ class SettingsPanel(QWidget):
         self.format = self._combo({name: FORMAT_TEXT.get(name, name) for name in OUTPUT_FORMATS})
         self.format.setToolTip("The file format of the protected copies. JPEG is checked after compression.")
         self.format.currentIndexChanged.connect(self._format_changed)
-        self.jpeg_quality = QSpinBox(minimum=1, maximum=100)
-        self.jpeg_quality.setToolTip("JPEG quality of the protected copies (for JPEG output).")
+        # 0 stands for "as the original": a JPEG photo keeps its own compression (tables, subsampling).
+        self.jpeg_quality = QSpinBox(minimum=0, maximum=100)
+        self.jpeg_quality.setSpecialValueText("Same as original")
+        self.jpeg_quality.setToolTip("JPEG quality of the protected copies. \"Same as original\": a JPEG photo is "
+                                     f"written with its own compression, so it loses no more than it already had; "
+                                     f"other photos get quality {DEFAULT_JPEG_QUALITY}.")
         self.metadata = self._combo({name: METADATA_TEXT.get(name, (name,))[0] for name in METADATA_POLICIES},
                                     {name: text[1] for name, text in METADATA_TEXT.items()})
         self.metadata.setToolTip("What the protected copies keep of the photo's metadata.")
@@ -539,7 +560,7 @@ class SettingsPanel(QWidget):
             budget=self.budget.currentData(), max_delta_e=self.max_delta_e.value(),
             views="robust" if self.robust.isChecked() else "model",
             max_iter=self.iterations.value(), format=self.format.currentData(),
-            jpeg_quality=self.jpeg_quality.value(), metadata=self.metadata.currentData(),
+            jpeg_quality=self.jpeg_quality.value() or None, metadata=self.metadata.currentData(),
             device=self.device.currentData(),
         )
         self.current_options().apply(settings)
@@ -589,7 +610,7 @@ class SettingsPanel(QWidget):
         self.iterations.setValue(int(store.value("max_iter", defaults.max_iter)))
         self.output.setText(store.value("output", default_output_folder()))
         self._select(self.format, store.value("format", defaults.format))
-        self.jpeg_quality.setValue(int(store.value("jpeg_quality", defaults.jpeg_quality)))
+        self.jpeg_quality.setValue(int(store.value("jpeg_quality", defaults.jpeg_quality or 0) or 0))
         self._select(self.metadata, store.value("metadata", defaults.metadata))
         self._select(self.device, store.value("device", defaults.device))
         self.overwrite.setChecked(store.value("overwrite", False, type=bool))

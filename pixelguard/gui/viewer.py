@@ -72,6 +72,9 @@ COMPARE_HINTS = {
 }
 
 
+EMPTY_VIEWER = "Open photos (Ctrl+O), a folder (Ctrl+Shift+O), or drop them here."
+
+
 class ImageCanvas(QWidget):
     """One picture, or two same-size pictures compared with a split line or by flickering.
 
@@ -325,7 +328,7 @@ class CompareView(QWidget):
 
     def __init__(self, state: ViewState, parent: QWidget | None = None):
         super().__init__(parent)
-        self.single = ImageCanvas(state, "Open photos (Ctrl+O), a folder (Ctrl+Shift+O), or drop them here.")
+        self.single = ImageCanvas(state, EMPTY_VIEWER)
         self.left = ImageCanvas(state)
         self.right = ImageCanvas(state)
         pair = QWidget()
@@ -533,8 +536,10 @@ class ViewerTabs(QTabWidget):
         super().resizeEvent(event)
         self._update_zoom_label()
 
-    def set_photo(self, original: QPixmap | None) -> None:
-        """A newly selected photo: its original only, until the other pictures arrive."""
+    def set_photo(self, original: QPixmap | None, message: str = "") -> None:
+        """A newly selected photo: its original only, until the other pictures arrive; `message`
+        stands in for a photo that cannot be shown (the empty-queue hint otherwise)."""
+        self.compare.single.placeholder = message or EMPTY_VIEWER
         self.compare.set_pictures(original, None)
         self.heat_map.set_pictures(None)
         self.change.set_pictures(None)

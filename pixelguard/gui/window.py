@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
 
 from pixelguard import __version__, imageio
 from pixelguard.errors import PixelGuardError
+from pixelguard.gui.guide import GuideDialog
 from pixelguard.gui.icon import application_icon
 from pixelguard.gui.photo_queue import PhotoDelegate, PhotoItem, PhotoQueueModel, Status
 from pixelguard.gui.predictions import PredictionsPanel
@@ -62,6 +63,7 @@ class MainWindow(QMainWindow):
         self.models = ModelCache()
         self.runs = RunController(self.models, self)
         self.download_dialog: QProgressDialog | None = None
+        self.guide: GuideDialog | None = None
         self.generation = 0
 
         self.photos = PhotoQueueModel(self)
@@ -73,6 +75,7 @@ class MainWindow(QMainWindow):
         self.queue.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.queue.customContextMenuRequested.connect(self._queue_menu)
         self.queue.selectionModel().currentChanged.connect(lambda *_: self.show_current())
+        self.photos.unusable.connect(lambda row: self.show_current() if row == self.queue.currentIndex().row() else None)
         self.queue.selectionModel().selectionChanged.connect(lambda *_: self.update_actions())
         self.viewer = ViewerTabs()
         self.predictions = PredictionsPanel()
@@ -215,6 +218,8 @@ class MainWindow(QMainWindow):
                                      "Zoom in")
         self.zoom_out_action = action("Zoom Out", lambda: self.viewer.zoom_by(1 / ZOOM_STEP), ["Ctrl+-"], "Zoom out")
         self.about_action = action("About PixelGuard", self.about, [], "Version and licence")
+        self.guide_action = action("PixelGuard Guide", self.show_guide, ["F1"],
+                                   "What protection means, what is checked, what it cannot do")
         about_qt = action("About Qt", QApplication.aboutQt, [], "The Qt toolkit")
 
         menu = self.menuBar()
@@ -238,6 +243,8 @@ class MainWindow(QMainWindow):
         view_menu.addSeparator()
         view_menu.addAction(action("Reset Layout", self.reset_layout, [], "Default panel sizes"))
         help_menu = menu.addMenu("&Help")
+        help_menu.addAction(self.guide_action)
+        help_menu.addSeparator()
         help_menu.addAction(self.about_action)
         help_menu.addAction(about_qt)
 
@@ -365,12 +372,17 @@ class MainWindow(QMainWindow):
         menu.addAction("Show Original in Folder", lambda: self._reveal(item.path.parent))
         protected = self._protected_file(item)
         if protected is not None:
-            menu.addAction("Open Protected Copy", lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(str(protected))))
+            menu.addAction("Open Protected Copy", lambda: self._reveal(protected))
         menu.exec(self.queue.viewport().mapToGlobal(position))
 
-    @staticmethod
-    def _reveal(folder: Path) -> None:
-        QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+    def _reveal(self, place: Path) -> None:
+        """Open a folder or file with the desktop's handler; where there is none, say so and show the path."""
+        if not QDesktopServices.openUrl(QUrl.fromLocalFile(str(place))):
+            box = QMessageBox(QMessageBox.Icon.Information, "Open",
+                              f"No file manager could be started to show:\n\n{place}\n\nOpen it yourself; the path "
+                              "can be selected and copied.", parent=self)
+            box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            box.exec()
 
     def open_output_folder(self) -> None:
         folder = self.settings_panel.output_folder()
@@ -435,6 +447,11 @@ class MainWindow(QMainWindow):
             self.predictions.show_nothing()
             return
         self.setWindowTitle(f"{item.path.name} — PixelGuard")
+        if item.status is Status.FAILED and item.record is None:  # it did not decode when queued
+            reason = f"This photo cannot be protected: {item.reason}"
+            self.viewer.set_photo(None, reason)
+            self.predictions.show_unusable(reason)
+            return
         if item.record is not None:
             self.predictions.show_record(item.record)
         else:
@@ -580,9 +597,15 @@ class MainWindow(QMainWindow):
             self.show_current()
 
     def _rows_not_reached(self, rows: list[int]) -> None:
-        """Rows the batch never started go back to what the disk says (waiting or already protected)."""
+        """Rows the batch never started go back to what they were: an earlier result of this
+        session, else waiting (refresh_existing_outputs then marks copies already on disk)."""
         for row in rows:
-            if self.photos.item(row).status in (Status.QUEUED, Status.RUNNING):
+            item = self.photos.item(row)
+            if item.status not in (Status.QUEUED, Status.RUNNING):
+                continue
+            if item.record is not None:
+                self.photos.set_record(row, item.record)
+            else:
                 self.photos.set_status(row, Status.WAITING)
 
     def _protection_over(self, summary: str) -> None:
@@ -627,6 +650,12 @@ class MainWindow(QMainWindow):
             self.download_dialog = None
 
     # -- window -------------------------------------------------------------------------
+    def show_guide(self) -> None:
+        if self.guide is None:
+            self.guide = GuideDialog(self)
+        self.guide.show()
+        self.guide.raise_()
+
     def about(self) -> None:
         QMessageBox.about(
             self, "About PixelGuard",
@@ -644,7 +673,10 @@ class MainWindow(QMainWindow):
             self.drop_overlay.cover()
 
     def closeEvent(self, event) -> None:  # noqa: N802
-        """Save settings, cancel running work and wait for the threads, then close."""
+        """Ask while a protection runs; save settings, cancel running work and wait for the threads, then close."""
+        if self.runs.protecting and not self._confirm_stop():
+            event.ignore()
+            return
         self.settings_panel.save(self.store)
         self.store.setValue("window/geometry", self.saveGeometry())
         self.store.setValue("window/main_splitter", self.main_splitter.saveState())
@@ -658,6 +690,15 @@ class MainWindow(QMainWindow):
         self.photos.wait_for_thumbnails()
         QThreadPool.globalInstance().waitForDone()
         event.accept()
+
+
+    def _confirm_stop(self) -> bool:
+        answer = QMessageBox.question(
+            self, "Stop Protecting?",
+            "Photos are being protected. Stop and close? Photos already finished stay saved; the one in "
+            "progress is not written.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
 
 
 PREVIEW_STATES = {Status.RUNNING: "Protecting now.", Status.QUEUED: "Queued for protection.",

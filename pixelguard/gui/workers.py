@@ -88,12 +88,19 @@ def download_missing(spec: str, stop: threading.Event, status: SignalInstance, p
     def report(done: int, total: int | None) -> None:
         progress.emit(float(done), float(total or 0))
 
-    for name in models_to_download(spec):
-        status.emit(f"Downloading {name}…")
-        download_model(name, progress=report, cancel=stop)
-    for pack in packs:
-        status.emit(f"Downloading the {pack} data…")
-        download_datapack(pack, progress=report, cancel=stop)
+    wanted = [(name, "model", download_model) for name in models_to_download(spec)]
+    wanted += [(pack, "data", download_datapack) for pack in packs]
+    for name, kind, download in wanted:
+        status.emit(f"Downloading {name}…" if kind == "model" else f"Downloading the {name} data…")
+        try:
+            download(name, progress=report, cancel=stop)
+        except DownloadCancelled:
+            raise
+        except PixelGuardError as error:
+            # Say what is missing and what to do; the download's own words stay at the end.
+            raise PixelGuardError(
+                f"{name} is not on this computer yet and could not be downloaded. Connect to the internet and "
+                f"try again{', or choose an installed model' if kind == 'model' else ''}. ({error})") from error
 
 
 class CancellableWorker(QObject):

@@ -105,7 +105,8 @@ def test_cancel_keeps_finished_photos_and_the_window_responds(window, qtbot, sma
     assert visible == sorted(Path(record.output).name for record in records if record.status == "protected")
 
 
-def test_closing_while_protecting_cancels_and_waits(qtbot, settings_store, small_photos, tmp_path):
+def test_closing_while_protecting_asks_then_cancels_and_waits(qtbot, qtlog, settings_store, small_photos, tmp_path,
+                                                              monkeypatch):
     from pixelguard.gui.window import MainWindow
 
     window = MainWindow(settings_store)
@@ -117,9 +118,14 @@ def test_closing_while_protecting_cancels_and_waits(qtbot, settings_store, small
     window.protect_all()
     thread = window.runs.protect_thread
     qtbot.waitUntil(lambda: window.runs.batch.current > 0, timeout=TIMEOUT_MS)
-    window.close()
+    answers = [False, True]
+    monkeypatch.setattr(window, "_confirm_stop", lambda: answers.pop(0))
+    window.close()  # "No": it goes on
+    assert window.runs.protecting and not thread.isFinished()
+    window.close()  # "Yes"
     assert thread.isFinished()
     assert not window.preview_thread.isRunning()
+    assert not [record for record in qtlog.records if "setParent" in record.message]
 
 
 def test_tag_methods_show_the_photos_tags_as_check_boxes(window, qtbot, small_photos):
@@ -129,6 +135,11 @@ def test_tag_methods_show_the_photos_tags_as_check_boxes(window, qtbot, small_ph
     tags = panel.method_options["tkmia"]
     qtbot.waitUntil(lambda: len(tags.boxes) == 5, timeout=TIMEOUT_MS)
     assert tags.boxes[0].property("tag") == window.photos.item(0).before[0][0]
+    assert tags.choice.text() == "None ticked: the photo's top tag will be hidden."
     tags.boxes[1].setChecked(True)
-    assert panel.settings().hide == (tags.boxes[1].property("tag"),)
+    chosen = tags.boxes[1].property("tag")
+    assert panel.settings().hide == (chosen,) and tags.choice.text() == f"To hide: {chosen}."
+    # Listing the photo's tags again (after a run, another k) keeps the tick.
+    tags.set_tags([type("Tag", (), {"label": box.property("tag"), "score": 0.1})() for box in tags.boxes])
+    assert panel.settings().hide == (chosen,)
 

@@ -272,6 +272,72 @@ def test_every_method_gets_valid_settings_from_the_panel(qtbot):
     assert (panel.settings().target, panel.settings().privacy_target) == ("tiger cat", True)
 
 
+def test_a_label_level_success_with_related_labels_left_is_not_shown_as_plain_success(qtbot):
+    """The issue's case: 'Egyptian cat' left the top 5, 'tiger cat' leads the After column."""
+    panel = PredictionsPanel()
+    qtbot.addWidget(panel)
+    record = ProtectionRecord(
+        input="cat.jpg", output="out/cat.jpg", label="Egyptian cat", condition="top5", success=True,
+        verdict="Protected: 'Egyptian cat' is no longer in the top 5, on all 5 checks: its own pipeline and 4 "
+                "held-out ones",
+        before=[["Egyptian cat", 0.6], ["tabby", 0.2]], after=[["tiger cat", 0.71], ["lynx", 0.1]],
+        ssim=0.99, psnr=45.0, delta_e_mean=0.8, linf=12, iterations=9, seconds=1.2,
+        extra={"related_in_topk": 2, "related_left": ["tiger cat", "lynx"], "panel": []})
+    panel.show_record(record)
+    assert panel.verdict.property("kind") == "warn"
+    assert "'tiger cat', 'lynx' are related to 'Egyptian cat'" in panel.verdict.text()
+    assert "Nothing related in the top 5" in panel.verdict.text()
+    record.extra["related_left"], record.condition = [], "top5"
+    panel.show_record(record)
+    assert panel.verdict.property("kind") == "good"
+
+
+def test_a_corrupt_file_fails_when_queued_and_says_why(window, qtbot, tmp_path):
+    broken = tmp_path / "broken.jpg"
+    good = tmp_path / "good.png"
+    Image.new("RGB", (40, 30), "teal").save(good)
+    data = (tmp_path / "x.jpg")
+    Image.effect_noise((64, 48), 40).convert("RGB").save(data)
+    broken.write_bytes(data.read_bytes()[:300])  # a JPEG cut short
+    assert window.add_paths([broken, good]) == 2
+    qtbot.waitUntil(lambda: window.photos.item(0).status is Status.FAILED, timeout=10_000)
+    item = window.photos.item(0)
+    assert "damaged" in item.reason
+    window.queue.setCurrentIndex(window.photos.index(0))
+    assert window.predictions.verdict.property("kind") == "bad"
+    assert window.predictions.verdict.text().startswith("This photo cannot be protected: ")
+    assert window.viewer.compare.single.placeholder.startswith("This photo cannot be protected")
+    assert "Computing" not in window.predictions.before.placeholder
+    assert window.photos.item(1).status is Status.WAITING
+
+
+def test_protecting_again_asks_about_existing_copies(window, tmp_path, monkeypatch):
+    photo = tmp_path / "a.png"
+    Image.new("RGB", (40, 30), "teal").save(photo)
+    window.add_paths([photo])
+    window.photos.set_status(0, Status.ALREADY_PROTECTED)
+    asked, started = [], []
+    monkeypatch.setattr(window.runs, "protect", lambda jobs, settings, folder, overwrite: started.append(overwrite))
+    for answer in (None, False, True):  # cancel, keep them, replace
+        monkeypatch.setattr(window, "_ask_about_existing", lambda count, total, folder: asked.append(count) or answer)
+        window.photos.set_status(0, Status.ALREADY_PROTECTED)
+        window.protect_all()
+    assert asked == [1, 1, 1] and started == [False, True]
+    window.settings_panel.overwrite.setChecked(True)  # "Replace existing protected copies": no question
+    window.photos.set_status(0, Status.ALREADY_PROTECTED)
+    window.protect_all()
+    assert asked == [1, 1, 1] and started == [False, True, True]
+
+
+def test_f1_opens_the_guide_with_the_readmes_limits(window, qtbot):
+    window.guide_action.trigger()
+    assert window.guide.isVisible()
+    text = window.guide.browser.toPlainText()
+    assert "What \"Protected\" means" in text and "held-out checks" in text
+    assert "It targets the models it was made against" in text  # the README's section, offline
+    assert window.guide_action.shortcut().toString() == "F1"
+
+
 def test_each_methods_fields_in_the_panel_are_its_declared_options(qtbot):
     panel = SettingsPanel()
     qtbot.addWidget(panel)
@@ -422,9 +488,11 @@ def test_a_failed_download_says_so_and_the_model_stays_not_downloaded(window, qt
     monkeypatch.setattr(workers, "download_model", unreachable)
     window.runs.download("resnet18")
     qtbot.waitUntil(lambda: not window.runs.downloading, timeout=10_000)
-    assert warnings == [("Download Failed", "cannot reach the server for resnet18: Name or service not known")]
+    assert warnings == [("Download Failed", "resnet18 is not on this computer yet and could not be downloaded. "
+                         "Connect to the internet and try again, or choose an installed model. (cannot reach the "
+                         "server for resnet18: Name or service not known)")]
     message = window.statusBar().currentMessage()
-    assert message.startswith("Download failed: cannot reach") and "ready" not in message.lower()
+    assert message.startswith("Download failed: resnet18 is not on this computer") and "ready" not in message.lower()
     assert window.download_dialog is None
 
 
