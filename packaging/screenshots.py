@@ -1,4 +1,4 @@
-"""Screenshots of each view of the PixelGuard window, at 1280x800 and 1920x1080, for docs/gui.md.
+"""Screenshots of each view of the PixelGuard window, at 1280x720 and 1920x1080, for docs/gui.md.
 
 Run under a virtual X display so Qt draws a real (xcb) window:
 
@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PHOTOS = ROOT.parent / "shared" / "photos"
 OUT = ROOT / "docs" / "screenshots"
-SIZES = ((1280, 800), (1920, 1080))
+SIZES = ((1280, 720), (1920, 1080))
 QUEUE = ("cat_720p.jpg", "kite_and_cold.jpg", "parrot.jpg", "owl.jpg", "grace_hopper.bmp", "hot_dog.jpg")
 
 
@@ -60,7 +60,7 @@ def shoot_views(app, window, work: Path) -> None:
     # One photo protected, to show the proof; later three more running, to show progress.
     select(0)
     window.protect([0])
-    wait(app, lambda: window.protect_thread is None, 300)
+    wait(app, lambda: not window.runs.protecting, 300)
     OUT.mkdir(parents=True, exist_ok=True)
 
     def shoot(name: str, size: tuple[int, int]) -> None:
@@ -103,28 +103,30 @@ def shoot_views(app, window, work: Path) -> None:
         panel.method.setCurrentIndex(panel.method.findData("cvpire"))
 
     window.protect([1, 2, 3])
-    wait(app, lambda: window.running_row is not None and window.batch.current > 0, 300)
+    wait(app, lambda: window.runs.batch is not None and window.runs.batch.current > 0, 300)
     select(1)
     for size in SIZES:
         window.resize(*size)
         window.reset_layout()
         shoot("protecting", size)
     window.cancel()
-    wait(app, lambda: window.protect_thread is None, 120)
+    wait(app, lambda: not window.runs.protecting, 120)
 
 
+# QTest.qWait, not app.processEvents(): PySide6 6.12.0's processEvents binding drops a reference
+# to None on every call, and a loop of them ends in "Fatal Python error: deallocating None".
 def settle(app, seconds: float = 0.4) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        app.processEvents()
-        time.sleep(0.02)
+    from PySide6.QtTest import QTest
+
+    QTest.qWait(round(seconds * 1000))
 
 
 def wait(app, done, seconds: float) -> None:
+    from PySide6.QtTest import QTest
+
     deadline = time.monotonic() + seconds
     while not done() and time.monotonic() < deadline:
-        app.processEvents()
-        time.sleep(0.05)
+        QTest.qWait(50)
     if not done():
         raise SystemExit(f"timed out after {seconds} s")
 

@@ -131,7 +131,7 @@ class FeatureObjective:
 class KAAMethod(Method):
     name = "kaa"
     summary = "push the model's features away from the photo's, on the relational pixel mask (KAA+ER)"
-    title = "Scramble what the model sees, on the pixels that matter"
+    title = "Scramble what the model sees"
     paper = "KAA+ER, K-limiting relational attack"
     uses_relational_mask = True
 

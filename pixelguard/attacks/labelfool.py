@@ -152,7 +152,7 @@ class TargetedObjective:
 class LabelFoolMethod(Method):
     name = "labelfool"
     summary = "make the classifier see a plausible other label, chosen automatically (LabelFool)"
-    title = "Make it see something else, plausible"
+    title = "Make it see something else"
     paper = "LabelFool (Liu, Jiang, Jiang, IJCNN 2022)"
     options_type = LabelFoolOptions
     # semantic: the target and nothing related to the truth in the top k (the privacy variant);

@@ -148,7 +148,7 @@ def tag_plan(context: PlanContext, selection: TagSelection, objective) -> Attack
 class TkmiaMethod(Method):
     name = "tkmia"
     summary = "hide chosen tags from the top k while the other tags stay (TkMIA)"
-    title = "Hide chosen tags, keep the others"
+    title = "Hide chosen tags"
     paper = "TkMIA (Sun et al., ACM MM 2023)"
     options_type = TagOptions
     conditions = (TagsHidden.name,)

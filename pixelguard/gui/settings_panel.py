@@ -8,7 +8,7 @@ from pathlib import Path
 from PySide6.QtCore import QSettings, QStandardPaths, Qt, Signal
 from PySide6.QtWidgets import (
     QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
-    QLineEdit, QPushButton, QSlider, QSpinBox, QVBoxLayout, QWidget,
+    QLineEdit, QPushButton, QSlider, QSpinBox, QToolButton, QVBoxLayout, QWidget,
 )
 
 from pixelguard.attacks import METHODS
@@ -39,6 +39,13 @@ PRESET_HELP = {
               "(ΔE00 at most 4) and more steps. Measured: the label gone on 9 photos in 10 behind every other "
               "resizer and after an upload, and a model it never saw (Lite2) fooled on 6 in 10; mean ΔE00 1.3, "
               "SSIM 0.975, so a close look may find it; about a minute a photo.",
+    "Custom": "Your own settings.",
+}
+# One line each under the buttons; the measured account above is the tooltip.
+PRESET_SUMMARY = {
+    "Fast": "Quick, but another resizer or an upload usually undoes it.",
+    "Balanced": "Invisible; holds behind most resizers and uploads. About 25 s a photo.",
+    "Strong": "Two models, a larger change: holds more often; a close look may find it. About a minute a photo.",
     "Custom": "Your own settings.",
 }
 DEFAULT_PRESET = "Balanced"
@@ -83,7 +90,11 @@ def model_item_text(name: str) -> str:
 
 
 def ensemble_item_text(spec: str) -> str:
-    return " + ".join(spec.split(",")) + "  (together)"
+    """'efficientnet-lite0 + lite1 (together)': the family named once."""
+    names = spec.split(",")
+    family = names[0][: names[0].rfind("-") + 1]
+    rest = [name.removeprefix(family) if family and name.startswith(family) else name for name in names[1:]]
+    return " + ".join([names[0], *rest]) + " (together)"
 
 
 def default_output_folder() -> str:
@@ -269,9 +280,9 @@ class SettingsPanel(QWidget):
             combo.addItem(items[value] if isinstance(items, dict) else value, value)
             if tips and value in tips:
                 combo.setItemData(combo.count() - 1, tips[value], Qt.ItemDataRole.ToolTipRole)
-        # Long entries shrink with the panel instead of widening it.
-        combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        combo.setMinimumContentsLength(10)
+        # As wide as the longest entry, so no choice is ever cut off; the window gives the panel
+        # the width its widest row needs (MainWindow.reset_layout).
+        combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         return combo
 
     def _preset_box(self) -> QGroupBox:
@@ -304,9 +315,9 @@ class SettingsPanel(QWidget):
         self.download_button = QPushButton("Download")
         self.download_button.setToolTip("Download this model now, so protecting works offline later.")
         self.download_button.clicked.connect(lambda: self.download_requested.emit(self.model.currentData()))
-        status_row = QHBoxLayout()
-        status_row.addWidget(self.model_status, 1)
-        status_row.addWidget(self.download_button)
+        status_row = QVBoxLayout()  # the status wraps on its own row: beside a button it lost its last words
+        status_row.addWidget(self.model_status)
+        status_row.addWidget(self.download_button, 0, Qt.AlignmentFlag.AlignRight)
         self.method = self._combo({name: method.title for name, method in METHODS.items()},
                                   {name: f"{method.summary} ({method.paper})" for name, method in METHODS.items()})
         self.method_summary = QLabel()
@@ -324,7 +335,8 @@ class SettingsPanel(QWidget):
                     widget.tags_changed.connect(self.tags_changed)
                 self.method_options[name] = widget
                 options_layout.addWidget(widget)
-        form.addRow("Model", self.model)
+        form.addRow(QLabel("Model"))
+        form.addRow(self.model)  # a row of its own: registry names and download sizes are long
         form.addRow(status_row)
         form.addRow("Method", self.method)
         form.addRow(self.method_summary)
@@ -368,12 +380,25 @@ class SettingsPanel(QWidget):
         self.robust.setToolTip("Optimise over many ways a platform shrinks, re-encodes and crops a photo, not "
                                "only this model's own. Slower; without it a protection rarely survives an upload.")
         form.addRow("Protected when", self.condition)
-        form.addRow("Colour budget", self.budget)
-        form.addRow("Largest change", self.max_delta_e)
-        form.addRow(self.robust)
-        form.addRow("Strength", strength_row)
-        form.addRow("Keep change small (L1)", self.l1)
-        form.addRow("Max. iterations", self.iterations)
+        # The preset sets these; they fold away so the settings fit a 1280x720 screen.
+        self.fine_tune = QToolButton(text="Fine-tune the preset", checkable=True)
+        self.fine_tune.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.fine_tune.setAutoRaise(True)
+        self.fine_tune.setToolTip("Budget, strength and iterations; the presets set them for you.")
+        self.fine_tune_area = QWidget()
+        advanced = QFormLayout(self.fine_tune_area)
+        advanced.setContentsMargins(0, 0, 0, 0)
+        advanced.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        advanced.addRow("Colour budget", self.budget)
+        advanced.addRow("Largest change", self.max_delta_e)
+        advanced.addRow(self.robust)
+        advanced.addRow("Strength", strength_row)
+        advanced.addRow("Keep change small (L1)", self.l1)
+        advanced.addRow("Max. iterations", self.iterations)
+        self.fine_tune.toggled.connect(self._show_fine_tuning)
+        self._show_fine_tuning(False)
+        form.addRow(self.fine_tune)
+        form.addRow(self.fine_tune_area)
         for signal in (self.condition.currentIndexChanged, self.strength.valueChanged, self.l1.valueChanged,
                        self.iterations.valueChanged, self.budget.currentIndexChanged, self.max_delta_e.valueChanged,
                        self.robust.toggled):
@@ -389,6 +414,9 @@ class SettingsPanel(QWidget):
         self.output.setToolTip("Protected copies go here, with the original file names. Originals are never "
                                "changed.")
         self.output.editingFinished.connect(self.output_changed)
+        # The field may be narrower than the path: the whole path is in its tooltip.
+        self.output.textChanged.connect(lambda text: self.output.setToolTip(
+            f"{text}\n\nProtected copies go here, with the original file names. Originals are never changed."))
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse_output)
         output_row = QHBoxLayout()
@@ -449,6 +477,10 @@ class SettingsPanel(QWidget):
         self._applying_preset = False
         self._show_preset(name)
 
+    def _show_fine_tuning(self, shown: bool) -> None:
+        self.fine_tune_area.setVisible(shown)
+        self.fine_tune.setArrowType(Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow)
+
     def _budget_changed(self) -> None:
         perceptual = self.budget.currentData() == "delta-e"
         self.max_delta_e.setEnabled(perceptual)
@@ -464,7 +496,9 @@ class SettingsPanel(QWidget):
         for button in self.preset_buttons.buttons():
             button.setChecked(button.text() == name)
         self.preset_buttons.setExclusive(True)
-        self.preset_help.setText(PRESET_HELP[name if name in PRESETS else "Custom"])
+        name = name if name in PRESETS else "Custom"
+        self.preset_help.setText(PRESET_SUMMARY[name])
+        self.preset_help.setToolTip(PRESET_HELP[name])
 
     def _mark_custom(self) -> None:
         if not self._applying_preset:
@@ -520,7 +554,8 @@ class SettingsPanel(QWidget):
             widget.setVisible(widget is options)
         self.options_area.setVisible(options is not self.no_options)
         method = METHODS[name]
-        self.method_summary.setText(f"{method.summary.capitalize()}. Method: {method.paper}.")
+        self.method_summary.setText(f"Method: {method.paper}")  # what it does is the menu's own wording
+        self.method_summary.setToolTip(method.summary.capitalize() + ".")
         self._offer_conditions(method.conditions)
         self.method_changed.emit(name)
 
@@ -614,6 +649,7 @@ class SettingsPanel(QWidget):
         self._select(self.metadata, store.value("metadata", defaults.metadata))
         self._select(self.device, store.value("device", defaults.device))
         self.overwrite.setChecked(store.value("overwrite", False, type=bool))
+        self.fine_tune.setChecked(store.value("fine_tune", False, type=bool))
         for options in self.method_options.values():
             options.load(store)
         self._show_preset(store.value("preset", DEFAULT_PRESET))
@@ -629,6 +665,7 @@ class SettingsPanel(QWidget):
             store.setValue(key, getattr(settings, key))
         store.setValue("output", self.output.text())
         store.setValue("overwrite", self.overwrite.isChecked())
+        store.setValue("fine_tune", self.fine_tune.isChecked())
         for options in self.method_options.values():
             options.save(store)
         store.endGroup()

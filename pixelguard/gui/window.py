@@ -116,7 +116,7 @@ class MainWindow(QMainWindow):
         queue_layout.addWidget(self.queue_stack, 1)
         self._update_queue_title()
 
-        settings_scroll = QScrollArea()
+        self.settings_scroll = settings_scroll = QScrollArea()
         settings_scroll.setWidget(self.settings_panel)
         settings_scroll.setWidgetResizable(True)
         settings_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
@@ -157,10 +157,13 @@ class MainWindow(QMainWindow):
                 self.reset_layout()
 
     def reset_layout(self) -> None:
-        """Panel sizes for the current window size."""
+        """Panel sizes for the current window size: the settings as wide as their widest row (so no
+        choice is cut off), the queue narrow, the photo the rest."""
         width = max(self.width(), 1000)
-        side = 300 if width < 1600 else 360
-        self.main_splitter.setSizes([side - 20, width - 2 * side, side + 20])
+        settings = self.settings_scroll.verticalScrollBar().sizeHint().width() + max(
+            self.settings_panel.minimumSizeHint().width(), 300 if width < 1600 else 380)
+        queue = 230 if width < 1600 else 300
+        self.main_splitter.setSizes([queue, width - queue - settings, settings])
         # The predictions get what they need; the pictures get the rest (also when the window grows).
         height = max(self.height() - 120, 480)
         predictions = self.predictions.sizeHint().height() + 8
@@ -440,7 +443,7 @@ class MainWindow(QMainWindow):
         self.generation += 1
         self.preview_worker.latest = self.generation
         item = self.current_item()
-        self.viewer.set_photo(None)
+        self.viewer.set_photo(None, f"Loading {item.path.name}…" if item is not None else "")
         self.viewer.set_heat_map(None, self.settings_panel.strength_levels())
         if item is None:
             self.setWindowTitle("PixelGuard")

@@ -338,6 +338,52 @@ def test_f1_opens_the_guide_with_the_readmes_limits(window, qtbot):
     assert window.guide_action.shortcut().toString() == "F1"
 
 
+def elided_texts(panel) -> list[str]:
+    """Texts in the settings panel that do not fit where they are shown."""
+    from PySide6.QtWidgets import QCheckBox, QComboBox, QLabel, QStyle, QStyleOptionComboBox
+
+    cut = []
+    for combo in panel.findChildren(QComboBox):
+        if not combo.isVisibleTo(panel):
+            continue
+        option = QStyleOptionComboBox()
+        combo.initStyleOption(option)
+        field = combo.style().subControlRect(QStyle.ComplexControl.CC_ComboBox, option,
+                                             QStyle.SubControl.SC_ComboBoxEditField, combo)
+        cut += [combo.itemText(i) for i in range(combo.count())
+                if combo.fontMetrics().horizontalAdvance(combo.itemText(i)) > field.width()]
+    for label in panel.findChildren(QLabel):
+        if not label.isVisibleTo(panel) or not label.text():
+            continue
+        if label.wordWrap() and label.heightForWidth(label.width()) > label.height():
+            cut.append(label.text())
+        elif not label.wordWrap() and label.sizeHint().width() > label.width():
+            cut.append(label.text())
+    cut += [box.text() for box in panel.findChildren(QCheckBox)
+            if box.isVisibleTo(panel) and box.sizeHint().width() > box.width()]
+    return cut
+
+
+@pytest.mark.parametrize("size", [(1280, 720), (1920, 1080)])
+def test_the_settings_fit_without_cutting_any_text(window, qtbot, size):
+    window.resize(*size)
+    window.reset_layout()
+    qtbot.wait(100)
+    panel = window.settings_panel
+    for method in METHODS:  # every method's own controls too
+        panel.method.setCurrentIndex(panel.method.findData(method))
+        qtbot.wait(20)
+        assert elided_texts(panel) == [], method
+    # With the preset's fine-tuning folded away, the default method's settings need no scrolling
+    # at 1280x720 (a tag method's list of the photo's tags may).
+    panel.method.setCurrentIndex(panel.method.findData("cvpire"))
+    qtbot.wait(20)
+    assert window.settings_scroll.verticalScrollBar().maximum() == 0
+    assert window.viewer.width() >= size[0] // 2 - 40  # the photo keeps about half the window
+    panel.output.setText("/home/someone/Pictures/a very long folder name/PixelGuard")
+    assert panel.output.toolTip().startswith("/home/someone/Pictures/a very long folder name/PixelGuard")
+
+
 def test_each_methods_fields_in_the_panel_are_its_declared_options(qtbot):
     panel = SettingsPanel()
     qtbot.addWidget(panel)
