@@ -277,5 +277,8 @@ def describe_extras(record: ProtectionRecord) -> str:
         parts.append(f"related labels left in the top {extra.get('k', 5)}: {extra['related_in_topk']}")
     if extra.get("hidden"):
         parts.append(f"hidden tags: {', '.join(extra['hidden'])}")
+    if extra.get("jpeg_encoding"):
+        parts.append(f"written as JPEG with {extra['jpeg_encoding']}: the encoder changes pixels too, so the "
+                     f"largest change ({record.linf} levels) is the protection's and the compression's together")
     parts.extend(record.notes)
     return " · ".join(parts)

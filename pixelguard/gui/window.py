@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, QSize, Qt, QThread, QThreadPool, QUrl, Signal
-from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QKeySequence, QPalette, QPixmap
+from PySide6.QtCore import QSettings, QSize, Qt, QThread, QThreadPool, Signal
+from PySide6.QtGui import QAction, QGuiApplication, QKeySequence, QPalette, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView, QApplication, QFileDialog, QLabel, QListView, QMainWindow, QMenu, QMessageBox, QProgressBar,
-    QProgressDialog, QScrollArea, QSplitter, QStackedWidget, QStyle, QToolBar, QVBoxLayout, QWidget,
+    QScrollArea, QSplitter, QStackedWidget, QStyle, QToolBar, QVBoxLayout, QWidget,
 )
 
 from pixelguard import __version__, imageio
 from pixelguard.errors import PixelGuardError
+from pixelguard.gui.dialogs import PROGRESS_STEPS, DownloadDialog, ask_about_existing, confirm_stop, reveal
 from pixelguard.gui.guide import GuideDialog
 from pixelguard.gui.icon import application_icon
 from pixelguard.gui.photo_queue import PhotoDelegate, PhotoItem, PhotoQueueModel, Status
@@ -27,7 +28,6 @@ from pixelguard.protect import Outcome, ProtectionRecord
 from pixelguard.report import write_report
 
 LICENCE = "Apache-2.0"
-PROGRESS_STEPS = 1000
 
 
 class DropOverlay(QWidget):
@@ -62,7 +62,7 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.models = ModelCache()
         self.runs = RunController(self.models, self)
-        self.download_dialog: QProgressDialog | None = None
+        self.download_dialog: DownloadDialog | None = None
         self.guide: GuideDialog | None = None
         self.generation = 0
 
@@ -379,13 +379,7 @@ class MainWindow(QMainWindow):
         menu.exec(self.queue.viewport().mapToGlobal(position))
 
     def _reveal(self, place: Path) -> None:
-        """Open a folder or file with the desktop's handler; where there is none, say so and show the path."""
-        if not QDesktopServices.openUrl(QUrl.fromLocalFile(str(place))):
-            box = QMessageBox(QMessageBox.Icon.Information, "Open",
-                              f"No file manager could be started to show:\n\n{place}\n\nOpen it yourself; the path "
-                              "can be selected and copied.", parent=self)
-            box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-            box.exec()
+        reveal(self, place)
 
     def open_output_folder(self) -> None:
         folder = self.settings_panel.output_folder()
@@ -552,20 +546,7 @@ class MainWindow(QMainWindow):
         self.runs.protect(jobs, settings, folder, overwrite)
 
     def _ask_about_existing(self, count: int, total: int, folder: Path) -> bool | None:
-        """Replace, keep (skip) or cancel when protected copies are already there; None: cancel."""
-        box = QMessageBox(QMessageBox.Icon.Question, "Protected Copies Exist",
-                          f"{count} of these {total} photo(s) already have a protected copy in {folder}.", parent=self)
-        box.setInformativeText("Replace them with copies made with the current settings, or keep them and "
-                               "protect only the others? (Settings → Output → \"Replace existing protected "
-                               "copies\" makes replacing the default.)")
-        replace = box.addButton("Replace", QMessageBox.ButtonRole.AcceptRole)
-        keep = box.addButton("Keep Them", QMessageBox.ButtonRole.RejectRole)
-        box.addButton(QMessageBox.StandardButton.Cancel)
-        box.setDefaultButton(keep)
-        box.exec()
-        if box.clickedButton() is replace:
-            return True
-        return False if box.clickedButton() is keep else None
+        return ask_about_existing(self, count, total, folder)
 
     def _connect_runs(self) -> None:
         runs = self.runs
@@ -632,24 +613,13 @@ class MainWindow(QMainWindow):
 
     def _download_progress(self, done: float, total: float) -> None:
         if self.download_dialog is None:
-            self.download_dialog = QProgressDialog("Downloading…", "Cancel", 0, 0, self)
-            self.download_dialog.setWindowTitle("Downloading")
-            self.download_dialog.setWindowModality(Qt.WindowModality.WindowModal)
-            self.download_dialog.setMinimumDuration(0)
-            self.download_dialog.setAutoClose(False)
-            self.download_dialog.setAutoReset(False)
+            self.download_dialog = DownloadDialog(self)
             self.download_dialog.canceled.connect(self.cancel)
-            self.download_dialog.show()
-        megabytes = f"{done / 1e6:.1f} MB" + (f" of {total / 1e6:.1f} MB" if total else "")
-        self.download_dialog.setLabelText(f"Downloading: {megabytes}\n"
-                                          "It is stored on this computer and used offline from then on.")
-        self.download_dialog.setMaximum(PROGRESS_STEPS if total else 0)
-        self.download_dialog.setValue(round(done / total * PROGRESS_STEPS) if total else 0)
+        self.download_dialog.show_progress(done, total)
 
     def _close_download_dialog(self) -> None:
         if self.download_dialog is not None:
-            self.download_dialog.close()
-            self.download_dialog.deleteLater()
+            self.download_dialog.finish()
             self.download_dialog = None
 
     # -- window -------------------------------------------------------------------------
@@ -695,13 +665,10 @@ class MainWindow(QMainWindow):
         event.accept()
 
 
+
+
     def _confirm_stop(self) -> bool:
-        answer = QMessageBox.question(
-            self, "Stop Protecting?",
-            "Photos are being protected. Stop and close? Photos already finished stay saved; the one in "
-            "progress is not written.",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
-        return answer == QMessageBox.StandardButton.Yes
+        return confirm_stop(self)
 
 
 PREVIEW_STATES = {Status.RUNNING: "Protecting now.", Status.QUEUED: "Queued for protection.",

@@ -288,8 +288,11 @@ def test_a_label_level_success_with_related_labels_left_is_not_shown_as_plain_su
     assert "'tiger cat', 'lynx' are related to 'Egyptian cat'" in panel.verdict.text()
     assert "Nothing related in the top 5" in panel.verdict.text()
     record.extra["related_left"], record.condition = [], "top5"
+    record.extra["jpeg_encoding"] = "the original's JPEG tables (about quality 75, 4:2:0)"
     panel.show_record(record)
     assert panel.verdict.property("kind") == "good"
+    assert ("written as JPEG with the original's JPEG tables (about quality 75, 4:2:0): the encoder changes "
+            "pixels too, so the largest change (12 levels)") in panel.notes.text()
 
 
 def test_a_corrupt_file_fails_when_queued_and_says_why(window, qtbot, tmp_path):
