@@ -75,7 +75,8 @@ def readme_limits() -> str:
     end = description.find("\n## ", start + len(LIMITS_HEADING))
     document = QTextDocument()
     document.setMarkdown(description[start: end if end > 0 else None])
-    return document.toHtml()
+    page = document.toHtml()  # a whole document: only its body goes into the guide
+    return page[page.find(">", page.find("<body")) + 1: page.rfind("</body>")]
 
 
 def guide_html() -> str:
@@ -83,7 +84,8 @@ def guide_html() -> str:
 
     methods = "<br>".join(f"<b>{html.escape(method.title)}</b>: {html.escape(method.summary)} "
                           f"({html.escape(method.paper)})" for method in METHODS.values())
-    return GUIDE_HTML.format(methods=methods, limits=readme_limits())
+    # One line: Qt joins the source's line breaks inside a paragraph without a space.
+    return " ".join(GUIDE_HTML.split()).format(methods=methods, limits=readme_limits())
 
 
 class GuideDialog(QDialog):

@@ -186,7 +186,7 @@ class PhotoQueueModel(QAbstractListModel):
         elif record.status == Outcome.FAILED:
             self.set_status(row, Status.NOT_PROTECTED, record.reason)
         else:
-            self.set_status(row, Status.FAILED, record.error or "")
+            self.set_status(row, Status.FAILED, (record.error or "").removeprefix(f"{record.input}: "))
         if record.before:
             item.before = record.before
 

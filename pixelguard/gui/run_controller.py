@@ -136,7 +136,7 @@ class RunController(QObject):
     photo_started = Signal(int)  # queue row
     photo_progress = Signal(int, float)  # queue row, fraction of its expected work
     photo_finished = Signal(int, object)  # queue row, ProtectionRecord
-    rows_not_reached = Signal(list)  # queued rows the batch never started (cancelled or stopped)
+    rows_not_finished = Signal(list)  # queued rows left without a result (never started, or cancelled mid-way)
     progress = Signal(float, str)  # fraction of the batch, "1 of 3 · about 20 s left"
     message = Signal(str)  # for the status bar
     problem = Signal(str, str)  # title, message: something the user must read
@@ -153,7 +153,7 @@ class RunController(QObject):
         self.batch: BatchProgress | None = None
         self.counts: dict[str, int] = {}
         self._rows: list[int] = []
-        self._reached: set[int] = set()
+        self._finished: set[int] = set()
         self._running_row: int | None = None
         self._out_dir = Path()
         self._failure = ""
@@ -182,7 +182,7 @@ class RunController(QObject):
         if self._protect is not None:
             return
         self._rows = [row for row, _ in jobs]
-        self._reached = set()
+        self._finished = set()
         self._running_row = None
         self._out_dir = out_dir
         self._failure = ""
@@ -204,7 +204,6 @@ class RunController(QObject):
 
     def _photo_started(self, row: int) -> None:
         self._running_row = row
-        self._reached.add(row)
         self.batch.start_photo()
         self.photo_started.emit(row)
         self._emit_progress()
@@ -217,7 +216,7 @@ class RunController(QObject):
         self._emit_progress()
 
     def _photo_finished(self, row: int, record: ProtectionRecord) -> None:
-        self._reached.add(row)
+        self._finished.add(row)
         self.batch.finish_photo(record.iterations)
         outcome = "earlier" if record.resumed else str(record.status)
         self.counts[outcome] = self.counts.get(outcome, 0) + 1
@@ -239,7 +238,7 @@ class RunController(QObject):
         self._protect.dispose()
         self._protect = None
         self._running_row = None
-        self.rows_not_reached.emit([row for row in self._rows if row not in self._reached])
+        self.rows_not_finished.emit([row for row in self._rows if row not in self._finished])
         summary = self.summary(cancelled or self._cancelled)
         self.protection_over.emit(summary)
         self.busy_changed.emit()
@@ -249,7 +248,7 @@ class RunController(QObject):
     def summary(self, cancelled: bool) -> str:
         """What the batch did, in the words the queue uses, and where the copies are."""
         counts = ", ".join(f"{count} {OUTCOME_WORDS[outcome]}" for outcome, count in self.counts.items() if count)
-        not_reached = len(self._rows) - len(self._reached)
+        not_finished = len(self._rows) - len(self._finished)
         if self._failure:
             head = f"Stopped: {self._failure}"
         elif cancelled:
@@ -257,8 +256,8 @@ class RunController(QObject):
         else:
             head = "Done"
         parts = [counts] if counts else []
-        if not_reached:
-            parts.append(f"{not_reached} not started")
+        if not_finished:
+            parts.append(f"{not_finished} not protected yet")
         text = f"{head}. {'; '.join(parts) or 'Nothing finished'}."
         if self.counts.get("protected"):
             text += f" Protected copies are in {self._out_dir}."

@@ -444,7 +444,7 @@ class MainWindow(QMainWindow):
             self.predictions.show_nothing()
             return
         self.setWindowTitle(f"{item.path.name} — PixelGuard")
-        if item.status is Status.FAILED and item.record is None:  # it did not decode when queued
+        if item.status is Status.FAILED:  # it did not decode (when queued, or when protected)
             reason = f"This photo cannot be protected: {item.reason}"
             self.viewer.set_photo(None, reason)
             self.predictions.show_unusable(reason)
@@ -555,7 +555,7 @@ class MainWindow(QMainWindow):
         runs.photo_started.connect(self._photo_started)
         runs.photo_progress.connect(self.photos.set_progress)
         runs.photo_finished.connect(self._photo_finished)
-        runs.rows_not_reached.connect(self._rows_not_reached)
+        runs.rows_not_finished.connect(self._rows_not_finished)
         runs.progress.connect(self._show_progress)
         runs.download_progress.connect(self._download_progress)
         runs.download_over.connect(self._download_over)
@@ -580,9 +580,10 @@ class MainWindow(QMainWindow):
         if self.queue.currentIndex().row() == row:
             self.show_current()
 
-    def _rows_not_reached(self, rows: list[int]) -> None:
-        """Rows the batch never started go back to what they were: an earlier result of this
-        session, else waiting (refresh_existing_outputs then marks copies already on disk)."""
+    def _rows_not_finished(self, rows: list[int]) -> None:
+        """Rows the batch left without a result (not started, or cancelled mid-photo) go back to
+        what they were: an earlier result of this session, else waiting (refresh_existing_outputs
+        then marks copies already on disk)."""
         for row in rows:
             item = self.photos.item(row)
             if item.status not in (Status.QUEUED, Status.RUNNING):

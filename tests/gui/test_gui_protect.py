@@ -88,7 +88,7 @@ def test_cancel_keeps_finished_photos_and_the_window_responds(window, qtbot, sma
     # Every row, the header, the verdict and the status bar say what is on disk.
     message = window.statusBar().currentMessage()
     outcome = "1 protected" if protected_first else "1 not protected"
-    assert message.startswith(f"Cancelled. {outcome}; 2 not started."), message
+    assert message.startswith(f"Cancelled. {outcome}; 2 not protected yet."), message
     assert (f"Protected copies are in {tmp_path / 'protected'}" in message) == protected_first
     assert ("· 1 protected" in window.queue_title.text()) == protected_first
     window.queue.setCurrentIndex(window.photos.index(1))

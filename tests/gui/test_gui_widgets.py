@@ -80,6 +80,46 @@ def test_further_attempts_count_on_from_the_earlier_ones():
     assert batch.current == pytest.approx(5 / 10)  # 3 steps, then 2 more
 
 
+def test_a_photo_cancelled_mid_way_is_not_left_running(window, tmp_path):
+    """Cancel while the second photo runs: the first keeps its result, the second and third go
+    back to waiting, the verdict and the status bar say what is on disk."""
+    from pixelguard.gui.run_controller import BatchProgress
+
+    photos = []
+    for name in ("a.png", "b.png", "c.png"):
+        photos.append(tmp_path / name)
+        Image.new("RGB", (40, 30), "teal").save(photos[-1])
+    window.add_paths(photos)
+    runs = window.runs
+
+    class FinishedRun:
+        def dispose(self):
+            pass
+
+    runs._rows, runs._finished, runs._cancelled = [0, 1, 2], set(), False
+    runs._out_dir, runs._failure = tmp_path / "protected", ""
+    runs.batch = BatchProgress(3, max_iter=10)
+    runs.counts = {"protected": 0, "failed": 0, "error": 0, "earlier": 0}
+    runs._protect = FinishedRun()
+    for row in range(3):
+        window.photos.set_status(row, Status.QUEUED)
+    done = ProtectionRecord(input=str(photos[0]), output=str(tmp_path / "protected" / "a.png"), success=True,
+                            status="protected", verdict="Protected: …", iterations=3, ssim=0.99, psnr=44.0,
+                            delta_e_mean=0.7, linf=9)
+    runs._photo_started(0)
+    runs._photo_finished(0, done)
+    runs._photo_started(1)
+    window.queue.setCurrentIndex(window.photos.index(1))
+    assert "Protecting now" in window.predictions.verdict.text()
+    runs._cancelled = True
+    runs._protect_finished(True)
+    assert [item.status for item in window.photos.items] == [Status.PROTECTED, Status.WAITING, Status.WAITING]
+    assert "Protecting now" not in window.predictions.verdict.text()
+    assert window.statusBar().currentMessage() == (
+        f"Cancelled. 1 protected; 2 not protected yet. Protected copies are in {tmp_path / 'protected'}.")
+    assert "· 1 protected" in window.queue_title.text() and not runs.protecting
+
+
 def test_time_left_in_words():
     assert describe_seconds(None) == "estimating time left…"
     assert describe_seconds(0.2) == "about 1 s left"
@@ -190,7 +230,7 @@ def test_queue_reads_thumbnails_off_the_gui_thread_and_reports_bad_files(qtbot, 
                       verdict="Not protected: 'tabby' still in the top 5"),
      Status.NOT_PROTECTED, "Not protected: 'tabby' still in the top 5"),
     (ProtectionRecord(input="a.png", status="error", error="a.png: damaged file"),
-     Status.FAILED, "Failed: a.png: damaged file"),
+     Status.FAILED, "Failed: damaged file"),
     (ProtectionRecord(input="a.png", resumed=True, verdict="Protected: ... (in an earlier run)"),
      Status.ALREADY_PROTECTED, "Already protected"),
 ])
@@ -338,6 +378,7 @@ def test_f1_opens_the_guide_with_the_readmes_limits(window, qtbot):
     text = window.guide.browser.toPlainText()
     assert "What \"Protected\" means" in text and "held-out checks" in text
     assert "It targets the models it was made against" in text  # the README's section, offline
+    assert "what a photo shows, and from that where you live" in text  # line breaks read as spaces
     assert window.guide_action.shortcut().toString() == "F1"
 
 
