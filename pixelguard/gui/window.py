@@ -164,9 +164,10 @@ class MainWindow(QMainWindow):
             self.settings_panel.minimumSizeHint().width(), 300 if width < 1600 else 380)
         queue = 230 if width < 1600 else 300
         self.main_splitter.setSizes([queue, width - queue - settings, settings])
-        # The predictions get what they need; the pictures get the rest (also when the window grows).
+        # The predictions get what they need, up to half the height (they scroll beyond it); the
+        # photo gets the rest, so on a 1280x720 screen it is not squeezed to a strip.
         height = max(self.height() - 120, 480)
-        predictions = self.predictions.sizeHint().height() + 8
+        predictions = min(self.predictions.sizeHint().height() + 8, height // 2)
         self.centre_splitter.setSizes([height - predictions, predictions])
 
     def _build_status_bar(self) -> None:

@@ -372,6 +372,22 @@ def test_protecting_again_asks_about_existing_copies(window, tmp_path, monkeypat
     assert asked == [1, 1, 1] and started == [False, True, True]
 
 
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+def test_an_unwritable_output_folder_is_refused_before_any_photo(window, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    photo = tmp_path / "a.png"
+    Image.new("RGB", (40, 30), "teal").save(photo)
+    window.add_paths([photo])
+    window.settings_panel.output.setText("/proc/pixelguard-out")  # even root cannot create files there
+    warnings = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text: warnings.append(text))
+    window.protect_all()
+    assert not window.runs.protecting
+    assert warnings and "/proc: cannot create a file there" in warnings[0] and "choose another" in warnings[0]
+    assert window.photos.item(0).status is Status.WAITING
+
+
 def test_f1_opens_the_guide_with_the_readmes_limits(window, qtbot):
     window.guide_action.trigger()
     assert window.guide.isVisible()
@@ -423,7 +439,8 @@ def test_the_settings_fit_without_cutting_any_text(window, qtbot, size):
     panel.method.setCurrentIndex(panel.method.findData("cvpire"))
     qtbot.wait(20)
     assert window.settings_scroll.verticalScrollBar().maximum() == 0
-    assert window.viewer.width() >= size[0] // 2 - 40  # the photo keeps about half the window
+    assert window.viewer.width() >= size[0] // 2 - 40  # the photo keeps about half the window's width
+    assert window.viewer.height() >= (size[1] - 120) // 2 - 10  # and at least half the height below the bars
     panel.output.setText("/home/someone/Pictures/a very long folder name/PixelGuard")
     assert panel.output.toolTip().startswith("/home/someone/Pictures/a very long folder name/PixelGuard")
 
