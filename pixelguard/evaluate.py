@@ -20,6 +20,7 @@ import torch
 
 from pixelguard import imageio
 from pixelguard.errors import InputError
+from pixelguard.protect import FAILED_MARK
 from pixelguard.semantics import cached_relation_for
 from pixelguard.views import Jpeg, Resize
 
@@ -40,7 +41,9 @@ def pair_files(originals: Path, protected: Path) -> tuple[list[tuple[Path, Path]
     """(original, protected) pairs by relative path, and the protected files without an original.
 
     Two files pair directly. In folders a protected file pairs with the original at the same
-    relative path, or failing that with the same relative path up to the suffix (--format).
+    relative path, or failing that with the same relative path up to the suffix (--format);
+    an unprotected copy kept with --keep-failed (NAME.NOT-PROTECTED.ext) pairs with NAME too,
+    so it is judged as well and its name says what PixelGuard's own verdict was.
     """
     originals, protected = Path(originals), Path(protected)
     if originals.is_file() and protected.is_file():
@@ -53,7 +56,9 @@ def pair_files(originals: Path, protected: Path) -> tuple[list[tuple[Path, Path]
     pairs, unpaired = [], []
     for path, _ in imageio.iter_images([protected], recursive=True):
         relative = path.relative_to(protected)
-        original = by_path.get(relative) or by_stem.get(relative.with_suffix(""))
+        stem = relative.with_suffix("")
+        stem = stem.with_name(stem.name.removesuffix(f".{FAILED_MARK}"))
+        original = by_path.get(relative) or by_stem.get(stem)
         if original is None:
             unpaired.append(path)
         else:
