@@ -178,7 +178,7 @@ class RunController(QObject):
 
     # -- protecting ---------------------------------------------------------------------
     def protect(self, jobs: list[tuple[int, Job]], settings: ProtectSettings, out_dir: Path,
-                overwrite: bool) -> None:
+                overwrite: bool, keep_failed: bool = False) -> None:
         if self._protect is not None:
             return
         self._rows = [row for row, _ in jobs]
@@ -189,7 +189,7 @@ class RunController(QObject):
         self._cancelled = False
         self.batch = BatchProgress(len(jobs), settings.max_iter)
         self.counts = {"protected": 0, "failed": 0, "error": 0, "earlier": 0}
-        worker = ProtectWorker(jobs, settings, self.models, out_dir, overwrite=overwrite)
+        worker = ProtectWorker(jobs, settings, self.models, out_dir, overwrite=overwrite, keep_failed=keep_failed)
         worker.status.connect(self.message)
         worker.download_progress.connect(self.download_progress)
         worker.photo_started.connect(self._photo_started)

@@ -381,12 +381,12 @@ class SettingsPanel(QWidget):
                                "only this model's own. Slower; without it a protection rarely survives an upload.")
         form.addRow("Protected when", self.condition)
         # The preset sets these; they fold away so the settings fit a 1280x720 screen.
-        self.fine_tune = QToolButton(text="Fine-tune the preset", checkable=True)
+        self.fine_tune = QToolButton(text="Fine-tune: budget, steps, device", checkable=True)
         self.fine_tune.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.fine_tune.setAutoRaise(True)
-        self.fine_tune.setToolTip("Budget, strength and iterations; the presets set them for you.")
+        self.fine_tune.setToolTip("Budget, strength and iterations (the presets set them for you), and the device.")
         self.fine_tune_area = QWidget()
-        advanced = QFormLayout(self.fine_tune_area)
+        self.fine_tune_form = advanced = QFormLayout(self.fine_tune_area)
         advanced.setContentsMargins(0, 0, 0, 0)
         advanced.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         advanced.addRow("Colour budget", self.budget)
@@ -438,6 +438,10 @@ class SettingsPanel(QWidget):
         self.overwrite.setToolTip("Off: photos an earlier run protected into this folder (the copy unchanged since) are "
                                   "skipped, so a batch resumes.")
         self.overwrite.toggled.connect(self.output_changed)
+        self.keep_failed = QCheckBox("Also save photos that were not protected")
+        self.keep_failed.setToolTip("Off: a photo that could not be protected is not written. On: it is written as "
+                                    "NAME.NOT-PROTECTED.ext, so you can look at how close it came; that name "
+                                    "never looks like a protected copy.")
         self.device = self._combo({name: DEVICE_TEXT.get(name, name) for name in DEVICE_CHOICES})
         self.device.setToolTip("Where the computing happens. Automatic uses a GPU when there is one.")
         for index, name in enumerate(DEVICE_CHOICES):
@@ -451,7 +455,8 @@ class SettingsPanel(QWidget):
         form.addRow("JPEG quality", self.jpeg_quality)
         form.addRow("Metadata", self.metadata)
         form.addRow(self.overwrite)
-        form.addRow("Device", self.device)
+        form.addRow(self.keep_failed)
+        self.fine_tune_form.addRow("Device", self.device)  # rarely changed: folded with the fine-tuning
         return box
 
     @staticmethod
@@ -615,6 +620,10 @@ class SettingsPanel(QWidget):
     def replace_existing(self) -> bool:
         return self.overwrite.isChecked()
 
+    def keep_unprotected(self) -> bool:
+        """Whether photos that could not be protected are written too, marked NOT-PROTECTED."""
+        return self.keep_failed.isChecked()
+
     def strength_levels(self) -> float:
         return float(self.strength.value())
 
@@ -650,6 +659,7 @@ class SettingsPanel(QWidget):
         self._select(self.device, store.value("device", defaults.device))
         self.overwrite.setChecked(store.value("overwrite", False, type=bool))
         self.fine_tune.setChecked(store.value("fine_tune", False, type=bool))
+        self.keep_failed.setChecked(store.value("keep_failed", False, type=bool))
         for options in self.method_options.values():
             options.load(store)
         self._show_preset(store.value("preset", DEFAULT_PRESET))
@@ -666,6 +676,7 @@ class SettingsPanel(QWidget):
         store.setValue("output", self.output.text())
         store.setValue("overwrite", self.overwrite.isChecked())
         store.setValue("fine_tune", self.fine_tune.isChecked())
+        store.setValue("keep_failed", self.keep_failed.isChecked())
         for options in self.method_options.values():
             options.save(store)
         store.endGroup()

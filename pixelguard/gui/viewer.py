@@ -348,6 +348,7 @@ class CompareView(QWidget):
         self.mode: Mode | None = Mode.SPLIT
         self.original: QPixmap | None = None
         self.protected: QPixmap | None = None
+        self.caption = "Protected"
 
     def _mode_bar(self) -> QWidget:
         bar = QWidget()
@@ -370,8 +371,11 @@ class CompareView(QWidget):
         layout.addWidget(self.hint)
         return bar
 
-    def set_pictures(self, original: QPixmap | None, protected: QPixmap | None) -> None:
-        self.original, self.protected = original, protected
+    def set_pictures(self, original: QPixmap | None, protected: QPixmap | None,
+                     caption: str = "Protected") -> None:
+        """`caption` names the second picture: "Protected", or "NOT protected" for a copy kept
+        although it failed, so it never looks protected."""
+        self.original, self.protected, self.caption = original, protected, caption
         self._show()
 
     def set_mode(self, mode: Mode | None) -> None:
@@ -388,14 +392,14 @@ class CompareView(QWidget):
         self.stack.setCurrentIndex(1 if side_by_side else 0)
         if side_by_side:
             self.left.set_pictures(self.original, labels=("Original", ""))
-            self.right.set_pictures(self.protected, labels=("Protected", ""))
+            self.right.set_pictures(self.protected, labels=(self.caption, ""))
             self.single.set_mode(Mode.SINGLE)
         elif self.protected is None:
             self.single.set_mode(Mode.SINGLE)
             self.single.set_pictures(self.original, labels=("Original (not protected yet)", ""))
         else:
             self.single.set_mode(self.mode)
-            self.single.set_pictures(self.original, self.protected, ("Original", "Protected"))
+            self.single.set_pictures(self.original, self.protected, ("Original", self.caption))
 
 
 class LegendBar(QWidget):
@@ -550,8 +554,9 @@ class ViewerTabs(QTabWidget):
         self.heat_map.set_pictures(heat_map, labels=("Threshold map", ""))
         self.legend.set_strength(strength)
 
-    def set_protected(self, protected: QPixmap | None, change: QPixmap | None, factor: int) -> None:
-        self.compare.set_pictures(self.compare.original, protected)
+    def set_protected(self, protected: QPixmap | None, change: QPixmap | None, factor: int,
+                      caption: str = "Protected") -> None:
+        self.compare.set_pictures(self.compare.original, protected, caption)
         self.change.set_pictures(change, labels=(f"Change ×{factor}", "") if change is not None else ("", ""))
         self.change_caption.setText(
             f"The change, amplified ×{factor}: mid-grey is unchanged; brighter or darker means that colour "

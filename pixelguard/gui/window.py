@@ -376,7 +376,9 @@ class MainWindow(QMainWindow):
         menu.addAction("Show Original in Folder", lambda: self._reveal(item.path.parent))
         protected = self._protected_file(item)
         if protected is not None:
-            menu.addAction("Open Protected Copy", lambda: self._reveal(protected))
+            failed = item.record is not None and item.record.status == Outcome.FAILED
+            menu.addAction("Open Unprotected Copy" if failed else "Open Protected Copy",
+                           lambda: self._reveal(protected))
         menu.exec(self.queue.viewport().mapToGlobal(position))
 
     def _reveal(self, place: Path) -> None:
@@ -482,8 +484,11 @@ class MainWindow(QMainWindow):
             self.viewer.set_heat_map(QPixmap.fromImage(image), self.settings_panel.strength_levels())
 
     def _protected_ready(self, generation: int, protected, change, factor: int) -> None:
-        if generation == self.generation:
-            self.viewer.set_protected(QPixmap.fromImage(protected), QPixmap.fromImage(change), factor)
+        item = self.current_item()
+        if generation == self.generation and item is not None:
+            failed = item.record is not None and item.record.status == Outcome.FAILED
+            self.viewer.set_protected(QPixmap.fromImage(protected), QPixmap.fromImage(change), factor,
+                                      caption="NOT protected" if failed else "Protected")
 
     def _predictions_ready(self, generation: int, before: list, tags: list) -> None:
         item = self.current_item()
@@ -544,7 +549,7 @@ class MainWindow(QMainWindow):
             self.photos.set_status(row, Status.QUEUED)
         self.progress.setValue(0)
         self.progress.show()
-        self.runs.protect(jobs, settings, folder, overwrite)
+        self.runs.protect(jobs, settings, folder, overwrite, keep_failed=panel.keep_unprotected())
 
     def _ask_about_existing(self, count: int, total: int, folder: Path) -> bool | None:
         return ask_about_existing(self, count, total, folder)

@@ -168,13 +168,14 @@ class ProtectWorker(CancellableWorker):
     photo_finished = Signal(int, object)  # queue row, ProtectionRecord
 
     def __init__(self, jobs: list[tuple[int, Job]], settings: ProtectSettings, models: ModelCache,
-                 out_dir: Path, overwrite: bool = False):
+                 out_dir: Path, overwrite: bool = False, keep_failed: bool = False):
         super().__init__()
         self.jobs = jobs
         self.out_dir = out_dir
         self.settings = replace(settings)
         self.models = models
         self.overwrite = overwrite
+        self.keep_failed = keep_failed  # also write unprotected results, as NAME.NOT-PROTECTED.ext
 
     def work(self) -> None:
         download_missing(self.settings.model, self._stop, self.status, self.download_progress,
@@ -184,7 +185,8 @@ class ProtectWorker(CancellableWorker):
         rows = [row for row, _ in self.jobs]
         records = protect_batch(
             [job for _, job in self.jobs], protector,
-            overwrite=self.overwrite, skip_existing=not self.overwrite, out_dir=self.out_dir,
+            overwrite=self.overwrite, skip_existing=not self.overwrite, keep_failed=self.keep_failed,
+            out_dir=self.out_dir,
             on_start=lambda index, job: self.photo_started.emit(rows[index]),
             on_iteration=self.iteration.emit, should_stop=self._stop.is_set,
         )

@@ -360,7 +360,8 @@ def test_protecting_again_asks_about_existing_copies(window, tmp_path, monkeypat
     window.add_paths([photo])
     window.photos.set_status(0, Status.ALREADY_PROTECTED)
     asked, started = [], []
-    monkeypatch.setattr(window.runs, "protect", lambda jobs, settings, folder, overwrite: started.append(overwrite))
+    monkeypatch.setattr(window.runs, "protect",
+                        lambda jobs, settings, folder, overwrite, keep_failed: started.append(overwrite))
     for answer in (None, False, True):  # cancel, keep them, replace
         monkeypatch.setattr(window, "_ask_about_existing", lambda count, total, folder: asked.append(count) or answer)
         window.photos.set_status(0, Status.ALREADY_PROTECTED)
@@ -386,6 +387,26 @@ def test_an_unwritable_output_folder_is_refused_before_any_photo(window, tmp_pat
     assert not window.runs.protecting
     assert warnings and "/proc: cannot create a file there" in warnings[0] and "choose another" in warnings[0]
     assert window.photos.item(0).status is Status.WAITING
+
+
+def test_a_kept_unprotected_copy_is_shown_as_not_protected(window, qtbot, tmp_path):
+    photo, kept = tmp_path / "a.png", tmp_path / "protected" / "a.NOT-PROTECTED.png"
+    kept.parent.mkdir()
+    Image.new("RGB", (40, 30), "teal").save(photo)
+    Image.new("RGB", (40, 30), "green").save(kept)
+    assert not window.settings_panel.keep_unprotected()  # off unless asked
+    window.settings_panel.keep_failed.setChecked(True)
+    assert window.settings_panel.keep_unprotected()
+    window.add_paths([photo])
+    record = ProtectionRecord(input=str(photo), output=str(kept), status="failed", success=False,
+                              reason="not yet true that …", verdict="Not protected: not yet true that …",
+                              ssim=0.99, psnr=40.0, delta_e_mean=1.0, linf=9)
+    window.photos.set_record(0, record)
+    window.queue.setCurrentIndex(window.photos.index(0))
+    window.show_current()
+    qtbot.waitUntil(lambda: window.viewer.compare.protected is not None, timeout=10_000)
+    assert window.viewer.compare.caption == "NOT protected"
+    assert window.predictions.verdict.property("kind") == "bad"
 
 
 def test_f1_opens_the_guide_with_the_readmes_limits(window, qtbot):
