@@ -22,6 +22,7 @@ from pixelguard.protect import Outcome, ProtectionRecord
 
 THUMBNAIL_SIZE = 56
 ROW_HEIGHT = 68
+ROW_MIN_WIDTH = 150
 
 
 class Status(Enum):
@@ -216,7 +217,8 @@ class PhotoDelegate(QStyledItemDelegate):
     """Thumbnail on the left; name, size and status (with a coloured dot) on three lines."""
 
     def sizeHint(self, option: QStyleOptionViewItem, index) -> QSize:  # noqa: N802
-        return QSize(220, ROW_HEIGHT)
+        # A small width: the list then gives each row its full width and the texts elide to it.
+        return QSize(ROW_MIN_WIDTH, ROW_HEIGHT)
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index) -> None:
         item: PhotoItem = index.model().item(index.row())

@@ -72,6 +72,8 @@ class MainWindow(QMainWindow):
         self.queue.setItemDelegate(PhotoDelegate(self.queue))
         self.queue.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.queue.setUniformItemSizes(True)
+        # Rows elide their text to the column's width: a horizontal scroll bar would only hide the last row.
+        self.queue.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.queue.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.queue.customContextMenuRequested.connect(self._queue_menu)
         self.queue.selectionModel().currentChanged.connect(lambda *_: self.show_current())

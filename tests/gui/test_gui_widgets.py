@@ -462,6 +462,14 @@ def test_the_settings_fit_without_cutting_any_text(window, qtbot, size):
     assert window.settings_scroll.verticalScrollBar().maximum() == 0
     assert window.viewer.width() >= size[0] // 2 - 40  # the photo keeps about half the window's width
     assert window.viewer.height() >= (size[1] - 120) // 2 - 10  # and at least half the height below the bars
+    # The queue's rows fill its width (their text elides) and never need a horizontal scroll bar.
+    photo = Path(window.settings_panel.output_folder()).parent / "a-photo-with-a-rather-long-file-name.png"
+    photo.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (40, 30), "teal").save(photo)
+    window.add_paths([photo])
+    qtbot.wait(50)
+    assert window.queue.visualRect(window.photos.index(0)).width() == window.queue.viewport().width()
+    assert window.queue.horizontalScrollBar().maximum() == 0
     panel.output.setText("/home/someone/Pictures/a very long folder name/PixelGuard")
     assert panel.output.toolTip().startswith("/home/someone/Pictures/a very long folder name/PixelGuard")
 
