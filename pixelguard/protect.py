@@ -27,7 +27,6 @@ from pixelguard.models.ensembles import ensemble_member_names
 from pixelguard.panel import verify_on_panel
 from pixelguard.semantics import LABEL_SET_PACKS
 from pixelguard.settings import ProtectSettings
-from pixelguard.tagging import tag_indices
 from pixelguard.threshold import colour_variance_map
 from pixelguard.views import Resize, encode_decode, target_size
 
@@ -172,10 +171,8 @@ class Protector:
         self.model = model.to(self.device).eval()
         self.labels: list[str] = list(model.labels)
         # Names the user typed fail once, before any photo, not once per photo.
-        for name in (run.label, getattr(run.options, "target", None)):
-            if name:
-                find_label(self.labels, name)
-        tag_indices(self.labels, getattr(run.options, "hide", ()))
+        for name in run.label_names():
+            find_label(self.labels, name)
         if verify_models is None:
             verify_models = [transfer.load_models(name, device=self.device, progress=download_progress)
                              for name in run.verify_with]

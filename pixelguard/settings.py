@@ -9,8 +9,8 @@ the pipeline (transfer, protect), which import it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-from typing import Any
+from dataclasses import Field, dataclass, fields
+from typing import Any, NamedTuple
 
 from pixelguard.attacks import METHODS, Method, PlanContext, get_method
 from pixelguard.attacks.objectives import DEFAULT_L1_WEIGHT
@@ -138,6 +138,16 @@ class RunSettings:
         """Whether the logit-margin loss fits this method and condition."""
         return margin_applies(self.method, self.condition)
 
+    def label_names(self) -> tuple[str, ...]:
+        """Every label name the user typed (--label and the method's label options), to check
+        against the model's labels once, before any photo."""
+        names = [self.label] if self.label else []
+        for each in fields(self.options):
+            if each.metadata["names_labels"]:
+                value = getattr(self.options, each.name)
+                names += list(value) if isinstance(value, tuple) else [value] if value else []
+        return tuple(names)
+
     def plan_context(self, model, labels: list[str], image, clean_logits, budget) -> PlanContext:
         """What the method sees of this run when planning one photo."""
         return PlanContext(model, labels, image, clean_logits, budget, self.condition, self.options, self.label,
@@ -148,13 +158,22 @@ def margin_applies(method: Method, condition: str) -> bool:
     return method.supports_margin_loss and condition in MARGIN_CONDITIONS
 
 
-def method_option_names() -> dict[str, list[str]]:
-    """Each method option's field name -> the methods that declare it (the faces' per-method fields)."""
-    owners: dict[str, list[str]] = {}
+class MethodOption(NamedTuple):
+    """One field of the methods' options (shared by every method that declares it) and its owners."""
+
+    field: Field
+    owners: tuple[str, ...]
+
+
+def method_options() -> dict[str, MethodOption]:
+    """Each method option's field name -> its declaration and the methods that declare it (the
+    faces' per-method fields)."""
+    declared: dict[str, MethodOption] = {}
     for method in METHODS.values():
         for option in fields(method.options_type):
-            owners.setdefault(option.name, []).append(method.name)
-    return owners
+            known = declared.get(option.name)
+            declared[option.name] = MethodOption(option, (*known.owners, method.name) if known else (method.name,))
+    return declared
 
 
 @dataclass

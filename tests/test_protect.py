@@ -150,6 +150,11 @@ def test_named_label_and_unknown_label(photos, tmp_path):
     assert record.label == "class 3"
     with pytest.raises(PixelGuardError, match="did you mean 'class 3'"):  # once, before any photo
         protector(label="clas 3")
+    # The methods' own label options are checked the same way (declared with names_labels).
+    with pytest.raises(PixelGuardError, match="did you mean 'class 3'"):
+        protector(method="labelfool", condition="target", target="clas 3")
+    with pytest.raises(PixelGuardError, match="did you mean 'class 3'"):
+        protector(method="tkmia", condition=None, hide=("class 1", "clas 3"))
 
 
 @pytest.mark.parametrize("bad", [{"strength": 0}, {"max_iter": 0}, {"jpeg_quality": 101}, {"method": "magic"}])

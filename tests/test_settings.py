@@ -12,7 +12,7 @@ from pixelguard.attacks import METHODS
 from pixelguard.attacks.conditions import AllOf, NotInTopK, SemanticMismatch, Top1Margin
 from pixelguard.cli.protect import add_settings_arguments, settings_from
 from pixelguard.errors import PixelGuardError
-from pixelguard.settings import (BudgetSettings, LoopSettings, OutputSettings, ProtectSettings, method_option_names,
+from pixelguard.settings import (BudgetSettings, LoopSettings, OutputSettings, ProtectSettings, method_options,
                                  preset_settings)
 
 
@@ -46,7 +46,7 @@ def test_every_form_field_belongs_to_exactly_one_place():
     run_wide = {"model", "device", "verify_with", "method", "condition", "label", "k"}
     groups = [{f.name for f in fields(group)} for group in (LoopSettings, OutputSettings)]
     groups.append({f.name for f in fields(BudgetSettings)} - {"kind"} | {"budget"})
-    options = set(method_option_names())
+    options = set(method_options())
     places = [run_wide, *groups, options]
     assert set().union(*places) == form
     assert sum(len(place) for place in places) == len(form)
@@ -71,7 +71,7 @@ def test_every_declared_option_is_a_flag_and_reaches_the_form():
     parser = argparse.ArgumentParser()
     add_settings_arguments(parser)
     flags = {action.dest for action in parser._actions}
-    assert set(method_option_names()) <= flags
+    assert set(method_options()) <= flags
     args = parser.parse_args(["--method", "tkmia", "--hide", "tabby, tiger cat"])
     args.transfer = False
     assert settings_from(args).hide == ("tabby", "tiger cat")

@@ -23,10 +23,11 @@ from pixelguard.attacks.loop import Objective
 OPTION_KINDS = ("text", "switch", "list")
 
 
-def option(default: Any, help: str, kind: str) -> Any:
-    """A field of a method's options dataclass, with its --flag help and how faces show it."""
+def option(default: Any, help: str, kind: str, names_labels: bool = False) -> Any:
+    """A field of a method's options dataclass, with its --flag help and how faces show it;
+    `names_labels`: its value is one or more of the model's label names, checked once per run."""
     assert kind in OPTION_KINDS
-    return field(default=default, metadata={"help": help, "kind": kind})
+    return field(default=default, metadata={"help": help, "kind": kind, "names_labels": names_labels})
 
 
 @dataclass(frozen=True)

@@ -123,7 +123,8 @@ class PredictsTarget(Condition):
 
 @dataclass(frozen=True)
 class LabelFoolOptions:
-    target: str | None = option(None, "the label the classifier should see instead (default: automatic)", "text")
+    target: str | None = option(None, "the label the classifier should see instead (default: automatic)", "text",
+                                names_labels=True)
     privacy_target: bool = option(False, "choose a target semantically far from the true label "
                                          "(as --condition semantic)", "switch")
 

@@ -100,7 +100,7 @@ class TagsHidden(Condition):
 class TagOptions:
     """The tag methods' choice: which tags to hide."""
 
-    hide: tuple[str, ...] = option((), "the tags to hide", "list")
+    hide: tuple[str, ...] = option((), "the tags to hide", "list", names_labels=True)
 
 
 def labels_to_hide(context: PlanContext) -> tuple[int, ...]:

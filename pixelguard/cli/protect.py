@@ -6,7 +6,6 @@ import argparse
 import signal
 import sys
 import threading
-from dataclasses import fields
 from pathlib import Path
 
 from tqdm import tqdm
@@ -25,12 +24,10 @@ from pixelguard.protect import Outcome, ProtectionRecord, Protector
 from pixelguard.models.ensembles import ENSEMBLE_PRESETS, is_ensemble_spec
 from pixelguard.report import check_report_path, write_report
 from pixelguard.settings import (BUDGETS, CONDITION_NAMES, LOSSES, PRESETS, VIEW_MODES, ProtectSettings,
-                                 method_option_names, preset_settings)
+                                 method_options, preset_settings)
 from pixelguard.transfer import load_models, transfer_preset
 
 DEFAULTS = ProtectSettings()
-LIST_OPTIONS = {field.name for method in METHODS.values() for field in fields(method.options_type)
-                if field.metadata["kind"] == "list"}
 
 
 def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
@@ -91,8 +88,7 @@ def jpeg_quality(text: str) -> int | None:
 def add_method_option_arguments(parser: argparse.ArgumentParser) -> None:
     """One flag per field of the methods' options dataclasses (pixelguard.attacks.base.option)."""
     group = parser.add_argument_group("the methods' own options")
-    for name, owners in method_option_names().items():
-        declared = next(field for field in fields(METHODS[owners[0]].options_type) if field.name == name)
+    for name, (declared, owners) in method_options().items():
         flag, kind = "--" + name.replace("_", "-"), declared.metadata["kind"]
         text = f"{'/'.join(owners)}: {declared.metadata['help']}"
         if kind == "switch":
@@ -105,9 +101,12 @@ def add_method_option_arguments(parser: argparse.ArgumentParser) -> None:
 
 def method_options_from(args: argparse.Namespace) -> dict:
     """The methods' option values from their flags (a list flag's commas split)."""
-    values = {name: getattr(args, name) for name in method_option_names()}
-    for name in LIST_OPTIONS:
-        values[name] = tuple(item.strip() for item in values[name].split(",") if item.strip())
+    values = {}
+    for name, (declared, _) in method_options().items():
+        value = getattr(args, name)
+        if declared.metadata["kind"] == "list":
+            value = tuple(item.strip() for item in value.split(",") if item.strip())
+        values[name] = value
     return values
 
 

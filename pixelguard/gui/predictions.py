@@ -237,13 +237,13 @@ class PredictionsPanel(QWidget):
 
 
 def verdict_of(record: ProtectionRecord) -> tuple[str, str]:
-    """(text, kind) of the verdict box. A label-level protection after which related labels still
-    lead (the label left the top 5, another cat breed took its place) is not shown as a plain
-    success: the photo still tells the same story."""
+    """(text, kind) of the verdict box. A protection after which labels related to the removed one
+    still lead (the label left the top 5, another cat breed took its place) is not shown as a
+    plain success: the photo still tells the same story. The semantic condition never leaves any."""
     if not record.success:
         return record.verdict, "bad"
     left = [name for name in record.extra.get("related_left") or [] if name != record.label]
-    if record.condition in ("top1", "top5", "top1-margin") and left:
+    if left:
         shown = ", ".join(f"'{name}'" for name in left[:3])
         return (f"{record.verdict}. But the photo still reads as the same kind of thing: {shown} "
                 f"{'is' if len(left) == 1 else 'are'} related to '{record.label}' and still in the top "

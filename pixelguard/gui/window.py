@@ -375,21 +375,18 @@ class MainWindow(QMainWindow):
         menu.addAction(self.protect_action)
         menu.addAction(self.remove_action)
         menu.addSeparator()
-        menu.addAction("Show Original in Folder", lambda: self._reveal(item.path.parent))
+        menu.addAction("Show Original in Folder", lambda: reveal(self, item.path.parent))
         protected = self._protected_file(item)
         if protected is not None:
             failed = item.record is not None and item.record.status == Outcome.FAILED
             menu.addAction("Open Unprotected Copy" if failed else "Open Protected Copy",
-                           lambda: self._reveal(protected))
+                           lambda: reveal(self, protected))
         menu.exec(self.queue.viewport().mapToGlobal(position))
-
-    def _reveal(self, place: Path) -> None:
-        reveal(self, place)
 
     def open_output_folder(self) -> None:
         folder = self.settings_panel.output_folder()
         if folder.is_dir():
-            self._reveal(folder)
+            reveal(self, folder)
         else:
             self.statusBar().showMessage(f"{folder} does not exist yet: it is created when the first photo is saved.")
 

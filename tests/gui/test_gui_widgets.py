@@ -409,6 +409,19 @@ def test_a_kept_unprotected_copy_is_shown_as_not_protected(window, qtbot, tmp_pa
     assert window.predictions.verdict.property("kind") == "bad"
 
 
+def test_without_a_file_manager_the_output_folder_path_is_shown(window, tmp_path, monkeypatch):
+    from PySide6.QtGui import QDesktopServices
+    from PySide6.QtWidgets import QMessageBox
+
+    folder = tmp_path / "protected"
+    folder.mkdir()
+    shown = []
+    monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: False)
+    monkeypatch.setattr(QMessageBox, "exec", lambda box: shown.append(box.text()))
+    window.output_action.trigger()
+    assert len(shown) == 1 and str(folder) in shown[0] and "No file manager" in shown[0]
+
+
 def test_f1_opens_the_guide_with_the_readmes_limits(window, qtbot):
     window.guide_action.trigger()
     assert window.guide.isVisible()
